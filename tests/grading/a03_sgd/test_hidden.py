@@ -1,0 +1,352 @@
+"""Hidden tests for a03_sgd: the graded bulk, with other inputs than the public tests.
+
+Oracles: numpy's permutation (batches), a Python loop and the closed-form full gradient
+(per-example gradients), enumeration of every batch with itertools.combinations
+(variance), the formula by hand (schedule), the reference in float64 (training
+trajectories) and numpy.linalg.lstsq (convergence). Seeds are drawn from 1000 upwards;
+the public tests use seeds below 1000.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from autograder.boundary import StudentError
+from autograder.strategies import random_normal
+from autograder.testing import FLOAT32, FLOAT64, Tolerance, assert_close, assert_equal
+
+HIDDEN_SEEDS = st.integers(1000, 2**31 - 1)
+
+
+def assert_same_batches(actual, expected, what):
+    """Same number of batches, each the same integer indices in the same order."""
+    assert isinstance(actual, (list, tuple)), f"{what}: expected a list of index arrays, got {type(actual).__name__}"
+    assert_equal(len(actual), len(expected), f"{what}: number of batches")
+    for index, (batch, want) in enumerate(zip(actual, expected)):
+        batch = np.asarray(batch)
+        assert batch.dtype.kind in "iu", f"{what}: batch {index} should hold integers, got dtype {batch.dtype}"
+        assert_equal(batch.astype(np.int64), np.asarray(want, dtype=np.int64), f"{what}: batch {index}")
+
+
+def expect_value_error(call, what):
+    with pytest.raises(StudentError) as excinfo:
+        call()
+    assert excinfo.value.type_name == "ValueError", f"{what} should raise ValueError, raised {excinfo.value.type_name}"
+
+
+# ================================================================ Task 3.1: mini-batches
+
+@given(seed=HIDDEN_SEEDS, n=st.integers(0, 60), batch_size=st.integers(1, 64), drop_last=st.booleans())
+def test_minibatches_exact_order(student, seed, n, batch_size, drop_last):
+    order = np.random.default_rng(seed).permutation(n)
+    stop = n - n % batch_size if drop_last else n
+    expected = [order[i:i + batch_size] for i in range(0, stop, batch_size)]
+    what = f"minibatches(n={n}, batch_size={batch_size}, drop_last={drop_last})"
+    assert_same_batches(student.minibatches(n, batch_size, seed, drop_last=drop_last), expected, what)
+
+
+@pytest.mark.parametrize("n, batch_size, drop_last, sizes", [
+    (0, 3, False, []),             # nothing to split
+    (1, 1, False, [1]),
+    (9, 9, True, [9]),             # one full batch
+    (9, 10, False, [9]),           # batch larger than the data: one short batch...
+    (9, 10, True, []),             # ...which drop_last removes
+    (23, 5, False, [5, 5, 5, 5, 3]),
+    (23, 5, True, [5, 5, 5, 5]),
+    (40, 1, True, [1] * 40),
+])
+def test_minibatches_partition_edges(student, n, batch_size, drop_last, sizes):
+    seed = 4242 + n
+    batches = student.minibatches(n, batch_size, seed, drop_last)  # drop_last passed positionally
+    what = f"minibatches(n={n}, batch_size={batch_size}, drop_last={drop_last})"
+    got_sizes = [len(np.asarray(batch)) for batch in batches]
+    assert_equal(got_sizes, sizes, f"{what}: batch sizes")
+    joined = np.concatenate([np.asarray(batch, dtype=np.int64) for batch in batches]) if batches else np.zeros(0, np.int64)
+    assert_equal(joined, np.random.default_rng(seed).permutation(n)[:sum(sizes)], f"{what}: batches joined in order")
+
+
+def test_minibatches_default_keeps_the_last_batch(student):
+    batches = student.minibatches(11, 4, 1234)
+    assert_same_batches(batches, np.array_split(np.random.default_rng(1234).permutation(11), [4, 8]),
+                        "minibatches(n=11, batch_size=4) with drop_last left at its default")
+
+
+# ================================================================ Task 3.2: per-example gradients
+
+def loop_per_example_gradients(X, y, w, b):
+    """One example at a time, in float64: grad_w l_i = r_i x_i, grad_b l_i = r_i."""
+    X, y, w = X.astype(np.float64), y.astype(np.float64), w.astype(np.float64)
+    grad_w, grad_b = np.zeros_like(X), np.zeros(len(y))
+    for i in range(len(y)):
+        residual = sum(float(X[i, j]) * float(w[j]) for j in range(len(w))) + float(b) - float(y[i])
+        grad_w[i] = residual * X[i]
+        grad_b[i] = residual
+    return grad_w, grad_b
+
+
+def regression_point(seed, n, d, scale, dtype=np.float64):
+    """X (n, d) and y (n,) of magnitude `scale`, w (d,) of magnitude 1, b of magnitude `scale`."""
+    X = random_normal(seed, (n, d), scale=scale).astype(dtype)
+    y = random_normal(seed + 1, n, scale=scale).astype(dtype)
+    w = random_normal(seed + 2, d).astype(dtype)
+    b = float(random_normal(seed + 3, ())) * scale
+    return X, y, w, b
+
+
+@given(seed=HIDDEN_SEEDS, n=st.integers(1, 12), d=st.integers(1, 7),
+       scale=st.sampled_from([1.0, 1e-3, 1e4, 1e8]))
+def test_per_example_gradients_match_loop(student, seed, n, d, scale):
+    X, y, w, b = regression_point(seed, n, d, scale)
+    grad_w, grad_b = student.per_example_gradients(X, y, w, b)
+    want_w, want_b = loop_per_example_gradients(X, y, w, b)
+    # Residuals are O(scale) and G_w entries O(scale^2): absolute slack scales with them.
+    what = f"per_example_gradients for X of shape {X.shape}, entries of size ~{scale:g}"
+    assert_close(grad_w, want_w, f"{what}: G_w", tol=Tolerance(1e-10, 1e-12 * scale**2))
+    assert_close(grad_b, want_b, f"{what}: G_b", tol=Tolerance(1e-10, 1e-12 * scale))
+
+
+@pytest.mark.parametrize("n, d", [(1, 1), (1, 5), (9, 1)])
+def test_per_example_gradients_degenerate_shapes(student, n, d):
+    X, y, w, b = regression_point(5000 + 10 * n + d, n, d, 1.0)
+    grad_w, grad_b = student.per_example_gradients(X, y, w, b)
+    want_w, want_b = loop_per_example_gradients(X, y, w, b)
+    assert_close(grad_w, want_w, f"per_example_gradients G_w for X of shape {X.shape}")
+    assert_close(grad_b, want_b, f"per_example_gradients G_b for X of shape {X.shape}")
+
+
+def test_per_example_gradients_keep_float32(student):
+    X, y, w, b = regression_point(6001, 7, 3, 1.0, dtype=np.float32)
+    grad_w, grad_b = student.per_example_gradients(X, y, w, b)
+    want_w, want_b = loop_per_example_gradients(X, y, w, b)
+    what = "per_example_gradients on float32 inputs (the result keeps float32)"
+    assert_close(grad_w, want_w.astype(np.float32), f"{what}: G_w", tol=FLOAT32)
+    assert_close(grad_b, want_b.astype(np.float32), f"{what}: G_b", tol=FLOAT32)
+
+
+@given(seed=HIDDEN_SEEDS, n=st.integers(1, 30), d=st.integers(1, 6))
+def test_per_example_gradients_average_to_full_gradient(student, seed, n, d):
+    X, y, w, b = regression_point(seed, n, d, 1.0)
+    grad_w, grad_b = student.per_example_gradients(X, y, w, b)
+    residual = X @ w + b - y
+    # d/dw of L = 1/(2n) ||X w + b - y||^2 is X^T r / n; d/db is mean(r).
+    what = f"mean over examples of per_example_gradients, X of shape {X.shape}"
+    assert_close(np.mean(np.asarray(grad_w), axis=0), X.T @ residual / n, f"{what}: G_w vs X^T r / n")
+    assert_close(np.mean(np.asarray(grad_b)), float(np.mean(residual)), f"{what}: G_b vs mean(r)")
+
+
+# ================================================================ Task 3.3: gradient variance
+
+def enumerated_variance(G, batch_size):
+    """E ||mean(G[S]) - mean(G)||^2 by averaging over all C(N, batch_size) batches S."""
+    g = G.mean(axis=0)
+    errors = [np.sum((G[list(batch)].mean(axis=0) - g) ** 2)
+              for batch in itertools.combinations(range(len(G)), batch_size)]
+    return float(np.mean(errors))
+
+
+# Enumeration averages up to C(9, 4) = 126 squared norms in another order than any closed
+# form; 1e-9 relative is thousands of ulps of slack and still rejects every wrong formula
+# (the nearest, sigma^2 / B without the correction, is off by (N - B) / (N - 1)).
+ENUMERATION = Tolerance(rtol=1e-9, atol=1e-14)
+
+
+@given(seed=HIDDEN_SEEDS, N=st.integers(2, 9), p=st.integers(1, 4), data=st.data())
+def test_variance_matches_enumeration(student, seed, N, p, data):
+    batch_size = data.draw(st.integers(1, N - 1), label="batch_size")
+    G = random_normal(seed, (N, p))
+    assert_close(student.minibatch_gradient_variance(G, batch_size), enumerated_variance(G, batch_size),
+                 f"minibatch_gradient_variance for G of shape {G.shape}, batch_size={batch_size}", tol=ENUMERATION)
+
+
+@pytest.mark.parametrize("N, batch_size", [(1, 1), (4, 4), (4, 5), (6, 50)])
+def test_variance_zero_when_the_batch_is_everything(student, N, batch_size):
+    G = random_normal(7000 + N, (N, 3), scale=100.0)
+    assert_close(student.minibatch_gradient_variance(G, batch_size), 0.0,
+                 f"minibatch_gradient_variance for N={N}, batch_size={batch_size} >= N")
+
+
+def test_variance_of_identical_rows_is_zero(student):
+    G = np.tile(random_normal(7100, (1, 4)), (6, 1))  # six copies of one gradient
+    assert_close(student.minibatch_gradient_variance(G, 2), 0.0,
+                 "minibatch_gradient_variance when every per-example gradient is the same")
+
+
+@pytest.mark.parametrize("scale", [1e-100, 1e100])
+def test_variance_scales_quadratically(student, scale):
+    G, batch_size = random_normal(7200, (7, 3)), 3
+    expected = enumerated_variance(G, batch_size) * scale**2
+    assert_close(student.minibatch_gradient_variance(G * scale, batch_size), expected,
+                 f"minibatch_gradient_variance of G * {scale:g} (should be scale^2 times that of G)",
+                 tol=Tolerance(1e-9, 0.0))
+
+
+@pytest.mark.parametrize("N, p, batch_size", [(200, 5, 17), (1000, 2, 999), (50, 10, 1)])
+def test_variance_large_populations(student, reference, N, p, batch_size):
+    G = random_normal(7300 + N, (N, p)) + 3.0
+    assert_close(student.minibatch_gradient_variance(G, batch_size), reference.minibatch_gradient_variance(G, batch_size),
+                 f"minibatch_gradient_variance for G of shape {G.shape}, batch_size={batch_size}")
+
+
+# ================================================================ Task 3.4: cosine schedule
+
+# By hand from the formula. max_lr=1, min_lr=0, warmup 4, cosine until 12 (cos(pi/4) = sqrt(2)/2):
+HAND_TABLE_WARMUP = [
+    (0, 0.0), (1, 0.25), (3, 0.75), (4, 1.0), (6, 0.5 + math.sqrt(2) / 4), (8, 0.5),
+    (10, 0.5 - math.sqrt(2) / 4), (11, 0.5 - 0.5 * math.cos(math.pi / 8)), (12, 0.0), (13, 0.0), (1000, 0.0),
+]
+# max_lr=0.5, min_lr=0.1, no warmup, cosine until 3 (cos(pi/3) = 1/2):
+HAND_TABLE_NO_WARMUP = [(0, 0.5), (1, 0.4), (2, 0.2), (3, 0.1), (4, 0.1), (99, 0.1)]
+
+
+@pytest.mark.parametrize("step, expected", HAND_TABLE_WARMUP)
+def test_cosine_lr_hand_table_with_warmup(student, step, expected):
+    assert_close(student.cosine_lr(step, 1.0, 0.0, 4, 12), expected,
+                 f"cosine_lr(step={step}, max_lr=1, min_lr=0, warmup_steps=4, cosine_steps=12)")
+
+
+@pytest.mark.parametrize("step, expected", HAND_TABLE_NO_WARMUP)
+def test_cosine_lr_hand_table_without_warmup(student, step, expected):
+    assert_close(student.cosine_lr(step, 0.5, 0.1, 0, 3), expected,
+                 f"cosine_lr(step={step}, max_lr=0.5, min_lr=0.1, warmup_steps=0, cosine_steps=3)")
+
+
+@given(warmup=st.integers(0, 60), length=st.integers(1, 300), max_lr=st.floats(1e-5, 10.0),
+       min_fraction=st.sampled_from([0.0, 0.01, 0.1, 0.5, 1.0]), data=st.data())
+def test_cosine_lr_boundaries_and_formula(student, warmup, length, max_lr, min_fraction, data):
+    cosine_steps, min_lr = warmup + length, max_lr * min_fraction
+    # The formula's other spellings (max_lr * (step / W), max_lr - ..., ...) differ by ulps of max_lr.
+    tol = Tolerance(rtol=1e-10, atol=1e-13 * max_lr)
+    args = f"max_lr={max_lr:g}, min_lr={min_lr:g}, warmup_steps={warmup}, cosine_steps={cosine_steps}"
+    step = data.draw(st.integers(0, cosine_steps + 50), label="step")
+    if step < warmup:
+        expected = max_lr * step / warmup
+    elif step <= cosine_steps:
+        expected = min_lr + 0.5 * (1 + math.cos(math.pi * (step - warmup) / length)) * (max_lr - min_lr)
+    else:
+        expected = min_lr
+    assert_close(student.cosine_lr(step, max_lr, min_lr, warmup, cosine_steps), expected, f"cosine_lr(step={step}, {args})", tol=tol)
+    assert_close(student.cosine_lr(warmup, max_lr, min_lr, warmup, cosine_steps), max_lr,
+                 f"cosine_lr at the end of warmup (step={warmup}, {args})", tol=tol)
+    assert_close(student.cosine_lr(cosine_steps, max_lr, min_lr, warmup, cosine_steps), min_lr,
+                 f"cosine_lr at step = cosine_steps ({args})", tol=tol)
+    assert_close(student.cosine_lr(cosine_steps + 1, max_lr, min_lr, warmup, cosine_steps), min_lr,
+                 f"cosine_lr one step after cosine_steps ({args})", tol=tol)
+
+
+@pytest.mark.parametrize("step, warmup_steps, cosine_steps", [
+    (0, 5, 5), (7, 5, 5), (0, 0, 0), (1, 10, 3), (20, 10, 3), (2, 3, -1),
+])
+def test_cosine_lr_rejects_cosine_steps_not_after_warmup(student, step, warmup_steps, cosine_steps):
+    expect_value_error(lambda: student.cosine_lr(step, 0.1, 0.0, warmup_steps, cosine_steps),
+                       f"cosine_lr(step={step}, warmup_steps={warmup_steps}, cosine_steps={cosine_steps})")
+
+
+# ================================================================ Task 3.5: mini-batch SGD
+
+def noisy_regression(seed, n, d):
+    """y = X w* + b* + noise: the loss stays away from zero, so relative comparisons stay meaningful."""
+    X = random_normal(seed, (n, d))
+    y = X @ random_normal(seed + 1, d) + 0.7 + 0.3 * random_normal(seed + 2, n)
+    return X, y
+
+
+def assert_same_training(actual, expected, what):
+    assert isinstance(actual, (tuple, list)) and len(actual) == 3, f"{what}: expected (w, b, losses), got {type(actual).__name__}"
+    # float64 throughout: other summation orders differ by ulps per step; steps here are
+    # contractions (lr * ||x||^2 < 2), so the difference stays far below 1e-10 relative.
+    assert_close(actual[0], expected[0], f"{what}: w", tol=FLOAT64)
+    assert_close(actual[1], expected[1], f"{what}: b", tol=FLOAT64)
+    assert_close(actual[2], expected[2], f"{what}: losses after each epoch", tol=FLOAT64)
+
+
+def training_case(data, seed):
+    """n, d, batch_size, epochs and lr; half the cases with n not a multiple of batch_size."""
+    d = data.draw(st.integers(1, 5), label="d")
+    batch_size = data.draw(st.integers(1, 9), label="batch_size")
+    batches = data.draw(st.integers(1, 5), label="batches")
+    remainder = data.draw(st.integers(0, batch_size - 1), label="remainder")
+    n = max(1, (batches - (remainder > 0)) * batch_size + remainder)
+    epochs = data.draw(st.integers(1, 6), label="epochs")
+    lr = data.draw(st.sampled_from([0.01, 0.05, 0.1]), label="lr")
+    return n, d, batch_size, epochs, lr
+
+
+@given(seed=HIDDEN_SEEDS, data=st.data())
+def test_train_constant_matches_reference(student, reference, seed, data):
+    n, d, batch_size, epochs, lr = training_case(data, seed)
+    X, y = noisy_regression(seed, n, d)
+    args = dict(lr=lr, epochs=epochs, batch_size=batch_size, seed=seed)
+    assert_same_training(student.train_linear_regression_sgd(X, y, **args),
+                         reference.train_linear_regression_sgd(X, y, **args),
+                         f"train_linear_regression_sgd (constant lr) with n={n}, d={d}, batch_size={batch_size}, epochs={epochs}")
+
+
+@pytest.mark.parametrize("n, batch_size, epochs", [(10, 4, 3), (7, 1, 2), (5, 8, 4), (13, 13, 3), (31, 6, 5)])
+def test_train_constant_every_batch_counts(student, reference, n, batch_size, epochs):
+    X, y = noisy_regression(8000 + n, n, 3)
+    args = dict(lr=0.08, epochs=epochs, batch_size=batch_size, seed=8100 + n, schedule="constant")
+    assert_same_training(student.train_linear_regression_sgd(X, y, **args),
+                         reference.train_linear_regression_sgd(X, y, **args),
+                         f"train_linear_regression_sgd (constant lr) with n={n}, batch_size={batch_size}, epochs={epochs}")
+
+
+def test_train_zero_epochs_returns_the_start(student):
+    X, y = noisy_regression(8200, 6, 2)
+    w, b, losses = student.train_linear_regression_sgd(X, y, 0.1, 0, 2, 8201)
+    assert_close(w, np.zeros(2), "train_linear_regression_sgd with epochs=0: w")
+    assert_close(b, 0.0, "train_linear_regression_sgd with epochs=0: b")
+    assert_equal(np.asarray(losses).shape, (0,), "train_linear_regression_sgd with epochs=0: shape of losses")
+
+
+@given(seed=HIDDEN_SEEDS, data=st.data())
+def test_train_cosine_matches_reference(student, reference, seed, data):
+    n, d, batch_size, epochs, lr = training_case(data, seed)
+    total_steps = epochs * math.ceil(n / batch_size)
+    warmup = data.draw(st.integers(0, total_steps - 1), label="warmup_steps")
+    min_lr = data.draw(st.sampled_from([0.0, 0.001, lr / 2]), label="min_lr")
+    X, y = noisy_regression(seed, n, d)
+    args = dict(lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, schedule="cosine",
+                warmup_steps=warmup, min_lr=min_lr)
+    assert_same_training(student.train_linear_regression_sgd(X, y, **args),
+                         reference.train_linear_regression_sgd(X, y, **args),
+                         f"train_linear_regression_sgd (cosine) with n={n}, batch_size={batch_size}, epochs={epochs}, "
+                         f"warmup_steps={warmup}, min_lr={min_lr:g}")
+
+
+@pytest.mark.parametrize("n, batch_size, epochs, warmup", [(10, 4, 3, 2), (9, 2, 2, 0), (6, 5, 4, 3), (3, 7, 5, 1)])
+def test_train_cosine_counts_the_short_batch(student, reference, n, batch_size, epochs, warmup):
+    X, y = noisy_regression(8300 + n, n, 2)
+    args = dict(lr=0.1, epochs=epochs, batch_size=batch_size, seed=8400 + n, schedule="cosine",
+                warmup_steps=warmup, min_lr=0.01)
+    assert_same_training(student.train_linear_regression_sgd(X, y, **args),
+                         reference.train_linear_regression_sgd(X, y, **args),
+                         f"train_linear_regression_sgd (cosine over epochs * ceil(n / batch_size) steps) with n={n}, "
+                         f"batch_size={batch_size}, epochs={epochs}, warmup_steps={warmup}")
+
+
+@pytest.mark.parametrize("schedule", ["linear", "Cosine", "", "step"])
+def test_train_rejects_unknown_schedule(student, schedule):
+    X, y = noisy_regression(8500, 5, 2)
+    expect_value_error(lambda: student.train_linear_regression_sgd(X, y, 0.1, 2, 2, 8501, schedule=schedule),
+                       f"train_linear_regression_sgd(schedule={schedule!r})")
+
+
+@pytest.mark.parametrize("schedule, batch_size", [("constant", 8), ("cosine", 4), ("constant", 1)])
+def test_train_converges_on_well_conditioned_data(student, schedule, batch_size):
+    # Noise-free targets: every example is fitted exactly by (w*, b*), so SGD with a fixed
+    # small step converges linearly to the least-squares solution.
+    X = random_normal(8600, (64, 3))
+    w_star, b_star = np.array([1.5, -2.0, 0.25]), -0.75
+    y = X @ w_star + b_star
+    solution = np.linalg.lstsq(np.hstack([X, np.ones((64, 1))]), y, rcond=None)[0]
+    w, b, losses = student.train_linear_regression_sgd(X, y, 0.1, 60, batch_size, 8601, schedule=schedule, min_lr=0.02)
+    what = f"train_linear_regression_sgd after 60 epochs ({schedule}, batch_size={batch_size}) on noise-free data"
+    assert_close(w, solution[:3], f"{what}: w vs numpy.linalg.lstsq", tol=Tolerance(0.0, 1e-6))
+    assert_close(b, solution[3], f"{what}: b vs numpy.linalg.lstsq", tol=Tolerance(0.0, 1e-6))
+    losses = np.asarray(losses)
+    assert losses[-1] < 1e-12, f"{what}: final loss {losses[-1]:.3g} should be below 1e-12"
+    assert losses[-1] < losses[0] / 1e6, f"{what}: the loss should fall by a factor 1e6, went {losses[0]:.3g} -> {losses[-1]:.3g}"
