@@ -1,0 +1,120 @@
+"""Hidden tests of a02's Value (Tasks 2.6 and 2.7) against torch autograd in float64."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from autograder.strategies import seeds
+from autograder.testing import assert_close
+
+
+def _student_grads(nodes, indices):
+    return {i: nodes[i].grad for i in indices}
+
+
+# ----------------------------------------------------------------- one operation at a time
+
+@pytest.mark.parametrize("kind", ["add", "sub", "mul", "div", "add_number", "sub_number", "mul_number", "div_number",
+                                  "number_add", "number_sub", "number_mul", "number_div",
+                                  "neg", "pow", "exp", "log", "tanh", "relu", "sigmoid"])
+@given(seed=seeds())
+def test_value_each_operation(student, graphs, kind, seed):
+    graph = graphs.single(kind, seed)
+    values, expected = graphs.oracle(graph, graph.size - 1)
+    nodes = graphs.build(student, graph)
+    out = nodes[-1]
+    out.backward()
+    what = f"Value operation {kind.replace('number', '<number>').replace('_', ' ')}"
+    assert_close(out.data, values[-1], f"{what}: the result's .data", tol=graphs.tolerance)
+    leaves = [i for i in expected if i < len(graph.leaves)]
+    graphs.assert_grads_close(_student_grads(nodes, leaves), {i: expected[i] for i in leaves}, what)
+
+
+def test_value_conventions(student, graphs):
+    v = student.Value(3.0)
+    assert_close(v.data, 3.0, "Value(3.0).data")
+    assert_close(v.grad, 0.0, "Value(3.0).grad before any backward")
+    cases = [   # (name, x, build, expected data, expected grad)
+        ("relu at 0 (relu'(0) = 0)", 0.0, lambda x: x.relu(), 0.0, 0.0),
+        ("relu of a negative", -2.0, lambda x: x.relu(), 0.0, 0.0),
+        ("x ** 0 at x = 0 (d/dx = 0)", 0.0, lambda x: x ** 0, 1.0, 0.0),
+        ("x ** 0 at x = 3", 3.0, lambda x: x ** 0, 1.0, 0.0),
+        ("x ** 2 at x = 0", 0.0, lambda x: x ** 2, 0.0, 0.0),
+        ("x ** 1 at x = 0", 0.0, lambda x: x ** 1, 0.0, 1.0),
+        ("x ** 3 at x = -2", -2.0, lambda x: x ** 3, -8.0, 12.0),
+        ("x ** -1 at x = -2", -2.0, lambda x: x ** -1, -0.5, -0.25),
+        ("x ** 0.5 at x = 4", 4.0, lambda x: x ** 0.5, 2.0, 0.25),
+    ]
+    for name, x, build, data, grad in cases:
+        leaf = student.Value(x)
+        out = build(leaf)
+        out.backward()
+        assert_close(out.data, data, f"{name}: .data")
+        assert_close(leaf.grad, grad, f"{name}: .grad of x", tol=graphs.tolerance)
+        assert_close(out.grad, 1.0, f"{name}: .grad of the output itself after backward()")
+
+
+# ----------------------------------------------------------------- random graphs
+
+@given(seed=seeds(), num_leaves=st.integers(1, 4), num_ops=st.integers(10, 35))
+def test_value_random_graph_matches_torch(student, graphs, seed, num_leaves, num_ops):
+    graph = graphs.random(seed, num_leaves, num_ops)
+    output = graph.size - 1
+    values, expected = graphs.oracle(graph, output)
+    nodes = graphs.build(student, graph)
+    nodes[output].backward()
+    assert_close(nodes[output].data, values[output], "the output's .data of a random graph", tol=graphs.tolerance)
+    graphs.assert_grads_close(_student_grads(nodes, expected), expected, "random graph, backward() on its output")
+
+
+@given(seed=seeds(), num_leaves=st.integers(1, 3), num_ops=st.integers(5, 20))
+def test_value_backward_twice_gives_the_same_grads(student, graphs, seed, num_leaves, num_ops):
+    graph = graphs.random(seed + 101, num_leaves, num_ops)
+    output = graph.size - 1
+    _, expected = graphs.oracle(graph, output)
+    nodes = graphs.build(student, graph)
+    nodes[output].backward()
+    nodes[output].backward()
+    graphs.assert_grads_close(_student_grads(nodes, expected), expected,
+                              "random graph, backward() called twice on its output (grads restart from zero)")
+
+
+@given(seed=seeds(), num_leaves=st.integers(1, 3), num_ops=st.integers(6, 20), where=st.floats(0.2, 0.8))
+def test_value_backward_from_an_inner_node(student, graphs, seed, num_leaves, num_ops, where):
+    graph = graphs.random(seed + 202, num_leaves, num_ops)
+    inner = num_leaves + int(where * (num_ops - 1))
+    _, expected = graphs.oracle(graph, inner)
+    nodes = graphs.build(student, graph)
+    nodes[-1].backward()                          # leaves stale grads everywhere
+    nodes[inner].backward()
+    graphs.assert_grads_close(_student_grads(nodes, expected), expected,
+                              "random graph, backward() on an inner node after backward() on the output")
+
+
+@given(seed=seeds(), num_leaves=st.integers(1, 3), num_ops=st.integers(4, 15))
+def test_value_second_graph_sharing_leaves(student, graphs, seed, num_leaves, num_ops):
+    first = graphs.random(seed + 303, num_leaves, num_ops)
+    second = graphs.random(seed + 404, num_leaves, num_ops, leaves=first.leaves)
+    _, expected = graphs.oracle(second, second.size - 1)
+    nodes = graphs.build(student, first)
+    nodes[-1].backward()
+    other = graphs.build(student, second, leaves=nodes[:num_leaves])
+    other[-1].backward()
+    graphs.assert_grads_close(_student_grads(other, expected), expected,
+                              "a second graph on the same leaves, backward() after the first graph's")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_value_deep_chain(student, graphs, seed):
+    """199 ops, each on the previous node: a graph 200 nodes deep with leaves shared by many ops."""
+    kinds = ("add", "sub", "add_number", "mul_number", "number_sub", "neg", "tanh", "sigmoid", "exp", "pow")
+    graph = graphs.random(seed, 2, 198, kinds, chain=True)
+    output = graph.size - 1
+    values, expected = graphs.oracle(graph, output)
+    nodes = graphs.build(student, graph)
+    nodes[output].backward()
+    assert_close(nodes[output].data, values[output], "the output's .data of a 200-node chain", tol=graphs.tolerance)
+    checked = sorted(set(range(0, graph.size, 7)) | {0, 1, output})
+    graphs.assert_grads_close(_student_grads(nodes, [i for i in checked if i in expected]),
+                              {i: expected[i] for i in checked if i in expected}, "200-node chain")
