@@ -1,0 +1,272 @@
+"""The grading plugin for pytest: fixtures for suites, the `grading` profile, outcome records.
+
+Loaded with `-p autograder.plugin` in the trusted process only. It never imports student
+code: the `student` fixture talks to a sandboxed worker (autograder.boundary).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autograder import records
+from autograder.boundary import (CallLimits, Probe, Session, StudentError, StudentModule, StudentTimeout,
+                                 SubmissionRejected, WorkerCrashed)
+from autograder.errors import GraderFault
+from autograder.config import Assignment, Course, load_course
+from autograder.sandbox import WorkerSpec, probe_isolation
+
+GRADER_FAULTS = (NameError, ImportError, SyntaxError, UnboundLocalError, GraderFault)
+STATE_KEY = pytest.StashKey["GradingState"]()
+
+
+@dataclasses.dataclass
+class GradingState:
+    course: Course
+    assignment: Assignment
+    suite_dir: Path
+    submission: Path | None
+    outcomes_file: Path | None
+    visibility: str
+    session: Session | None = None
+    outcomes: dict[str, records.TestOutcome] = dataclasses.field(default_factory=dict)
+    isolation: dict = dataclasses.field(default_factory=dict)
+    started: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def test_id(self, item: pytest.Item) -> str:
+        try:
+            relative = Path(item.path).resolve().relative_to(self.suite_dir)
+        except ValueError:
+            relative = Path(item.path).name
+        return f"{relative.as_posix()}::{item.nodeid.split('::', 1)[1]}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("autograder")
+    group.addoption("--assignment", help="assignment id or alias of grading.yaml")
+    group.addoption("--submission", help="folder holding the student's module (default: the reference)")
+    group.addoption("--course", default=None, help="path of grading.yaml (default: ./grading.yaml)")
+    group.addoption("--outcomes", default=None, help="write test outcomes here (JSON lines)")
+    group.addoption("--visibility", default="all", choices=["all", "public"], help="run only public tests")
+    group.addoption("--list-tests", default=None, help="write the collected test ids here and run nothing")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("--assignment"):
+        return
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "grading", derandomize=True, database=None, deadline=None, print_blob=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+    )
+    settings.load_profile("grading")
+    course = load_course(config.getoption("--course"))
+    assignment = course.assignment(config.getoption("--assignment"))
+    submission = config.getoption("--submission")
+    outcomes = config.getoption("--outcomes")
+    config.stash[STATE_KEY] = GradingState(
+        course=course, assignment=assignment, suite_dir=course.suite_dir(assignment).resolve(),
+        submission=Path(submission).resolve() if submission else None,
+        outcomes_file=Path(outcomes) if outcomes else None,
+        visibility=config.getoption("--visibility"),
+    )
+
+
+def _state(config: pytest.Config) -> GradingState:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:
+        raise pytest.UsageError("the autograder plugin needs --assignment")
+    return state
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "device" in metafunc.fixturenames and STATE_KEY in metafunc.config.stash:
+        devices = list(metafunc.config.stash[STATE_KEY].assignment.devices)
+        metafunc.parametrize("device", devices, indirect=True)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if STATE_KEY not in config.stash:
+        return
+    from hypothesis import settings
+
+    state = _state(config)
+    selected, deselected = [], []
+    for item in items:
+        test_id = state.test_id(item)
+        group = state.assignment.group_for(test_id)
+        if state.visibility == "public" and (group is None or group.visibility != "public"):
+            deselected.append(item)
+            continue
+        selected.append(item)
+        function = getattr(item, "obj", None)
+        if group is not None and hasattr(function, "_hypothesis_internal_use_settings"):
+            examples = group.examples or state.assignment.examples
+            current = function._hypothesis_internal_use_settings
+            function._hypothesis_internal_use_settings = settings(current, max_examples=examples)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+    list_file = config.getoption("--list-tests")
+    if list_file:
+        Path(list_file).write_text("\n".join(state.test_id(item) for item in items) + "\n")
+        items[:] = []
+
+
+# ---------------------------------------------------------------------- fixtures
+
+def _open_session(state: GradingState) -> Session:
+    assignment = state.assignment
+    limits = assignment.limits
+    submission = state.submission or state.course.solution_dir(assignment).resolve()
+    spec = WorkerSpec(
+        submission_dir=submission, module=assignment.module_name, preload=assignment.preload,
+        forbidden_calls=assignment.forbidden.calls, memory_mb=limits.memory_mb, cpu_seconds=limits.cpu_seconds,
+        processes=limits.processes, open_files=limits.open_files, file_size_mb=limits.file_size_mb,
+        output_kb=limits.output_kb, start_seconds=max(60.0, limits.call_seconds),
+    )
+    state.isolation = probe_isolation().as_dict()
+    return Session(spec, CallLimits(limits.call_seconds, limits.test_seconds))
+
+
+@pytest.fixture(scope="session")
+def assignment(request: pytest.FixtureRequest) -> Assignment:
+    return _state(request.config).assignment
+
+
+@pytest.fixture(scope="session")
+def _grading_session(request: pytest.FixtureRequest) -> Session:
+    state = _state(request.config)
+    if state.session is None:
+        state.session = _open_session(state)
+    return state.session
+
+
+@pytest.fixture(scope="session")
+def student(_grading_session: Session) -> StudentModule:
+    """The student's module, reached through the sandboxed worker."""
+    return StudentModule(_grading_session)
+
+
+@pytest.fixture(scope="session")
+def probe(_grading_session: Session, assignment: Assignment) -> Probe:
+    return Probe(_grading_session, assignment.forbidden.ops)
+
+
+@pytest.fixture(scope="session")
+def reference(request: pytest.FixtureRequest) -> Any:
+    """The reference solution, imported in the trusted process."""
+    state = _state(request.config)
+    name = f"reference_{state.assignment.id}"
+    if name not in sys.modules:
+        path = state.course.solution_dir(state.assignment) / state.assignment.module
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture
+def device(request: pytest.FixtureRequest) -> str:
+    name = request.param
+    if name == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("deferred: this test needs a CUDA device; grade with --device cuda on a GPU machine")
+    return name
+
+
+# ---------------------------------------------------------------------- outcomes
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if STATE_KEY not in item.config.stash:
+        return
+    state = _state(item.config)
+    state.started[item.nodeid] = time.monotonic()
+    if state.session is not None:
+        state.session.begin_test()
+
+
+def _notes(error: BaseException) -> str:
+    notes = getattr(error, "__notes__", None) or []
+    return "\n".join(str(n) for n in notes if "Falsifying" in str(n) or "example" in str(n).lower() or "=" in str(n))[:4000]
+
+
+def _first_leaf(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
+def classify(error: BaseException, phase: str) -> tuple[str, str, str]:
+    """(status, message, traceback) for an exception raised by a grading test."""
+    from hypothesis.errors import Flaky, HypothesisException
+
+    leaf = _first_leaf(error)
+    if isinstance(leaf, SubmissionRejected):
+        return records.ERROR, f"the submission could not be loaded: {leaf}", ""
+    if isinstance(leaf, StudentError):
+        return records.ERROR, f"your code raised {leaf.type_name}: {leaf.message}", leaf.traceback
+    if isinstance(leaf, StudentTimeout):
+        return records.TIMEOUT, str(leaf), ""
+    if isinstance(leaf, WorkerCrashed):
+        return records.CRASHED, str(leaf), ""
+    if isinstance(leaf, Flaky):
+        return records.FAILED, "the same inputs gave different results on a second run (is your code deterministic?)", ""
+    if isinstance(leaf, AssertionError):
+        return records.FAILED, str(leaf)[:4000] or "assertion failed", ""
+    if isinstance(leaf, (HypothesisException, *GRADER_FAULTS)) or phase != "call":
+        return records.GRADER_ERROR, f"grading test fault ({type(leaf).__name__}: {str(leaf)[:500]}); staff will rerun", ""
+    return records.FAILED, f"the returned value could not be used: {type(leaf).__name__}: {str(leaf)[:2000]}", ""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if STATE_KEY not in item.config.stash:
+        return
+    state = _state(item.config)
+    test_id = state.test_id(item)
+    previous = state.outcomes.get(test_id)
+    if previous is not None and previous.status != records.PASSED:
+        return  # keep the first problem (a teardown after a failed call changes nothing)
+    duration = time.monotonic() - state.started.get(item.nodeid, time.monotonic())
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        status = records.DEFERRED if reason.startswith("deferred") else records.GRADER_ERROR
+        state.outcomes[test_id] = records.TestOutcome(test_id, status, reason, duration=duration)
+    elif report.failed and call.excinfo is not None:
+        status, message, trace = classify(call.excinfo.value, call.when)
+        state.outcomes[test_id] = records.TestOutcome(test_id, status, message, _notes(call.excinfo.value), trace, duration)
+    elif report.failed:
+        state.outcomes[test_id] = records.TestOutcome(test_id, records.GRADER_ERROR, str(report.longrepr)[:500], duration=duration)
+    elif call.when == "call":
+        state.outcomes[test_id] = records.TestOutcome(test_id, records.PASSED, duration=duration)
+    if call.when == "teardown" and state.outcomes_file is not None and test_id in state.outcomes:
+        with state.outcomes_file.open("a") as stream:
+            stream.write(json.dumps({"outcome": dataclasses.asdict(state.outcomes[test_id])}) + "\n")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is None:
+        return
+    summary: dict[str, Any] = {"isolation": state.isolation, "rejected": None, "output": "", "restarts": 0, "calls": 0}
+    if state.session is not None:
+        summary.update(rejected=state.session.rejected, restarts=state.session.restarts, calls=state.session.calls)
+        state.session.close()
+        summary["output"] = state.session.collected_output
+    if state.outcomes_file is not None:
+        with state.outcomes_file.open("a") as stream:
+            stream.write(json.dumps({"summary": summary}) + "\n")

@@ -1,0 +1,76 @@
+"""Result files: result.json (our versioned schema) and gradescope.json, written atomically."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from autograder import __version__, records
+from autograder.config import Assignment, Course
+
+GRADESCOPE_VISIBILITY = {"public": "visible", "hidden": "after_published", "after_due": "after_due_date"}
+
+
+def environment_versions() -> dict[str, str]:
+    versions = {"autograder": __version__, "python": platform.python_version()}
+    for package in ("torch", "numpy", "hypothesis", "pytest"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "absent"
+    return versions
+
+
+def suite_hash(course: Course, assignment: Assignment) -> str:
+    """Hash of everything that decides a grade besides the submission: suite, reference, config."""
+    digest = hashlib.sha256()
+    roots = [course.suite_dir(assignment), course.solution_dir(assignment)]
+    for root in roots:
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".yaml", ".json", ".txt")):
+            digest.update(path.relative_to(course.root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(repr(assignment).encode())
+    digest.update(json.dumps(environment_versions(), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename: a killed grader leaves the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def gradescope_results(result: records.SubmissionResult) -> dict:
+    """Gradescope's results.json: https://gradescope-autograders.readthedocs.io/en/latest/specs/"""
+    tests = []
+    for number, test in enumerate(result.tests, start=1):
+        tests.append({
+            "score": test.score, "max_score": test.max_score, "name": test.name, "number": str(number),
+            "status": "passed" if test.status == records.PASSED else "failed",
+            "output": f"[{test.status}] {test.feedback}".rstrip() if test.status != records.PASSED else "",
+            "visibility": GRADESCOPE_VISIBILITY[test.visibility], "tags": [test.group],
+        })
+    output = result.reason or f"{result.score:g} / {result.max_score:g}"
+    return {
+        "score": result.score, "execution_time": int(result.duration_seconds), "output": output,
+        "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
+    }
+
+
+def write_result(result: records.SubmissionResult, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    write_atomic(directory / "gradescope.json", json.dumps(gradescope_results(result), indent=2) + "\n")
+    write_atomic(directory / "result.json", result.to_json())
+    return directory / "result.json"

@@ -1,0 +1,110 @@
+"""Run one assignment's suite on one staged submission, in a trusted child process.
+
+The child runs pytest with the grading plugin; the plugin writes each test's outcome as a
+JSON line as soon as it is known, so a child killed at the submission's time limit still
+leaves the outcomes it reached. `python -m autograder.run REQUEST.json` is the child.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from autograder import records
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    course_file: str
+    assignment: str
+    suite_dir: str
+    submission_dir: str
+    outcomes_file: str
+    visibility: str = "all"
+    keyword: str = ""
+
+
+def pytest_arguments(request: RunRequest) -> list[str]:
+    args = [
+        request.suite_dir, "-p", "autograder.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
+        "-c", os.devnull, "--rootdir", request.suite_dir, "--confcutdir", request.suite_dir,
+        "-q", "--tb=no", "--no-header", "-o", "console_output_style=classic",
+        "--assignment", request.assignment, "--course", request.course_file,
+        "--submission", request.submission_dir, "--outcomes", request.outcomes_file,
+        "--visibility", request.visibility,
+    ]
+    if request.keyword:
+        args += ["-k", request.keyword]
+    return args
+
+
+def list_tests(course_file: Path, assignment_id: str, suite_dir: Path) -> list[str]:
+    """The suite's test ids (collection only, in a child so the trusted state stays clean)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        listing = Path(scratch) / "tests.txt"
+        request = RunRequest(str(course_file), assignment_id, str(suite_dir), str(suite_dir), str(Path(scratch) / "o"))
+        args = pytest_arguments(request) + ["--list-tests", str(listing), "-p", "no:terminal"]
+        completed = subprocess.run([sys.executable, "-m", "pytest", *args], capture_output=True, text=True)
+        if not listing.exists():
+            tail = (completed.stdout + completed.stderr)[-1500:]
+            raise RuntimeError(f"collecting the suite {suite_dir} failed:\n{tail}")
+        return [line for line in listing.read_text().splitlines() if line]
+
+
+def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = None) -> records.SuiteRun:
+    """Run the suite in a child; never raises for what the child or the student did."""
+    Path(request.outcomes_file).write_text("")
+    log = open(log_file, "w") if log_file else subprocess.DEVNULL
+    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
+    fault = None
+    try:
+        child = subprocess.Popen([sys.executable, "-m", "autograder.run", json.dumps(asdict(request))],
+                                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            code = child.wait(timeout=timeout)
+            if code not in (0, 1):
+                fault = f"the trusted test run exited with code {code}"
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            fault = "timeout"
+    finally:
+        if log_file:
+            log.close()
+    return read_outcomes(Path(request.outcomes_file), fault)
+
+
+def read_outcomes(path: Path, fault: str | None) -> records.SuiteRun:
+    outcomes: dict[str, records.TestOutcome] = {}
+    summary: dict = {}
+    for line in path.read_text().splitlines():
+        entry = json.loads(line)
+        if "outcome" in entry:
+            outcome = records.TestOutcome(**entry["outcome"])
+            outcomes[outcome.id] = outcome
+        elif "summary" in entry:
+            summary = entry["summary"]
+    if not summary and fault is None:
+        fault = "the trusted test run stopped before its end"
+    return records.SuiteRun(
+        outcomes=tuple(outcomes.values()), rejected=summary.get("rejected"), output=summary.get("output", ""),
+        isolation=summary.get("isolation", {}), worker_restarts=summary.get("restarts", 0),
+        calls=summary.get("calls", 0), fault=fault,
+    )
+
+
+def main() -> None:
+    import pytest
+
+    request = RunRequest(**json.loads(sys.argv[1]))
+    code = pytest.main(pytest_arguments(request))
+    sys.exit(0 if code in (0, 1) else int(code))
+
+
+if __name__ == "__main__":
+    main()

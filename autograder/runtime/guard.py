@@ -1,0 +1,136 @@
+"""Make forbidden library functions raise inside the worker, before the submission loads.
+
+Each dotted name in grading.yaml's `forbidden.calls` is either a module (every function and
+class in it and its loaded submodules is forbidden) or one function/class. Python functions
+are disarmed in place (their code object is replaced), so every alias reaches the same
+raising function: `from torch.optim import Adam as A`, getattr, importlib, a reference kept
+anywhere. Classes get raising constructors and methods. Built-in (C) functions cannot be
+changed in place: their bindings are replaced in every loaded module that holds them, and
+the op trace is the second net.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import Any
+
+
+class ForbiddenCallError(RuntimeError):
+    """Raised when student code reaches a function the assignment forbids."""
+
+
+def _message(name: str) -> str:
+    return (f"{name} is forbidden in this assignment (grading.yaml forbidden.calls); "
+            "implement the computation yourself")
+
+
+def _raiser(name: str):
+    message = _message(name)
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise ForbiddenCallError(message)
+
+    forbidden.__name__ = name.rsplit(".", 1)[-1]
+    return forbidden
+
+
+def _stub_code(function: types.FunctionType, name: str) -> types.CodeType | None:
+    """A code object that raises, with the same free variables as `function` (or None)."""
+    freevars = function.__code__.co_freevars
+    lines = ["def make():"]
+    lines += [f"    {var} = None" for var in freevars]
+    lines += ["    def stub(*args, **kwargs):"]
+    if freevars:
+        lines += [f"        ({', '.join(freevars)},)"]
+    lines += ["        raise ForbiddenCallError(MESSAGE)", "    return stub"]
+    namespace = {"ForbiddenCallError": ForbiddenCallError, "MESSAGE": _message(name)}
+    exec(compile("\n".join(lines), f"<forbidden {name}>", "exec"), namespace)
+    code = namespace["make"]().__code__
+    return code if code.co_freevars == freevars else None
+
+
+def _disarm_function(function: types.FunctionType, name: str) -> bool:
+    code = _stub_code(function, name)
+    if code is None:
+        return False
+    function.__code__ = code
+    function.__kwdefaults__ = None
+    return True
+
+
+def _disarm_class(cls: type, name: str) -> None:
+    for attribute, value in list(vars(cls).items()):
+        if isinstance(value, types.FunctionType) and not attribute.startswith("__") or attribute in ("__init__", "__call__"):
+            try:
+                setattr(cls, attribute, _raiser(f"{name}.{attribute}"))
+            except (TypeError, AttributeError):
+                pass
+    try:
+        cls.__init__ = _raiser(name)  # type: ignore[misc]
+    except (TypeError, AttributeError):
+        pass
+
+
+def _rebind_everywhere(original: Any, replacement: Any) -> None:
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for key, value in list(namespace.items()):
+            if value is original:
+                namespace[key] = replacement
+
+
+def _forbid_object(obj: Any, name: str, seen: set[int]) -> None:
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, types.FunctionType):
+        if not _disarm_function(obj, name):
+            _rebind_everywhere(obj, _raiser(name))
+    elif isinstance(obj, type):
+        _disarm_class(obj, name)
+    elif callable(obj):
+        _rebind_everywhere(obj, _raiser(name))
+
+
+def _forbid_module(module: types.ModuleType, seen: set[int]) -> None:
+    prefix = module.__name__
+    modules = [m for key, m in list(sys.modules.items()) if m is not None and (key == prefix or key.startswith(prefix + "."))]
+    for submodule in modules:
+        for attribute, value in list(vars(submodule).items()):
+            if attribute.startswith("__") or isinstance(value, types.ModuleType):
+                continue
+            origin = getattr(value, "__module__", "") or ""
+            if origin == prefix or origin.startswith(prefix + "."):
+                _forbid_object(value, f"{origin}.{getattr(value, '__qualname__', attribute)}", seen)
+
+
+def _resolve(dotted: str) -> Any:
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            obj = getattr(obj, attribute)
+        return obj
+    raise ImportError(dotted)
+
+
+def install_guard(forbidden_calls: list[str]) -> list[str]:
+    """Disarm every forbidden name; returns the names that could not be found (for the log)."""
+    missing, seen = [], set()
+    for dotted in forbidden_calls:
+        try:
+            target = _resolve(dotted)
+        except (ImportError, AttributeError):
+            missing.append(dotted)
+            continue
+        if isinstance(target, types.ModuleType):
+            _forbid_module(target, seen)
+        else:
+            _forbid_object(target, dotted, seen)
+    return missing

@@ -1,0 +1,250 @@
+"""The worker: imports the student's module and serves the trusted side's requests.
+
+Started by the sandbox with its configuration as JSON in argv[1] (`python -m ... CONFIG`):
+submission_dir, module (name), module_file, preload, forbidden_calls, fds [read, write].
+It imports nothing of the grader but this runtime package, and knows no grader secrets.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import operator
+import os
+import sys
+import traceback
+from typing import Any
+
+from .protocol import Channel, Decoder, Encoder, NotEncodable, ProtocolViolation
+
+OPERATORS = {
+    name: getattr(operator, name)
+    for name in (
+        "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "neg", "pos", "abs",
+        "lt", "le", "gt", "ge", "eq", "ne", "getitem", "setitem", "contains", "truth", "invert",
+        "and_", "or_", "xor", "lshift", "rshift", "index",
+    )
+}
+OPERATORS.update(len=len, float=float, int=int, iter_list=lambda obj: list(obj), repr=repr, str=str,
+                 bool=bool, complex=complex)
+MAX_MESSAGE_CHARS = 4000
+
+
+def _student_traceback(error: BaseException, module_file: str) -> str:
+    """The traceback, keeping only frames of the submission's own files."""
+    frames = [
+        frame for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith(os.path.dirname(__file__))
+    ]
+    lines = traceback.format_list(frames[-8:])
+    text = "".join(lines) + "".join(traceback.format_exception_only(type(error), error))
+    # Paths relative to the submission, so feedback is the same on every run.
+    text = text.replace(os.path.dirname(module_file) + os.sep, "")
+    return text[-MAX_MESSAGE_CHARS:]
+
+
+def _safe_str(error: BaseException) -> str:
+    try:
+        return str(error)[:MAX_MESSAGE_CHARS]
+    except BaseException:  # a hostile __str__
+        return f"<{type(error).__name__} whose message cannot be shown>"
+
+
+class Server:
+    def __init__(self, config: dict):
+        self.config = config
+        self.channel = Channel(*config["fds"])
+        self.handles: dict[int, Any] = {}
+        self.next_handle = 1
+        self.module: Any = None
+
+    # ---------------------------------------------------------------- values
+    def to_handle(self, value: Any) -> dict:
+        handle_id = self.next_handle
+        self.next_handle += 1
+        self.handles[handle_id] = value
+        try:
+            type_name = type(value).__name__[:80]
+        except BaseException:
+            type_name = "object"
+        return {"$": "handle", "id": handle_id, "type": type_name, "callable": callable(value)}
+
+    def from_handle(self, node: dict) -> Any:
+        handle_id = node.get("id")
+        if handle_id not in self.handles:
+            raise ProtocolViolation(f"unknown handle {handle_id!r}")
+        return self.handles[handle_id]
+
+    def from_callback(self, node: dict) -> Any:
+        callback_id = node.get("id")
+        server = self
+
+        def trusted_callable(*args: Any, **kwargs: Any) -> Any:
+            return server.call_back(callback_id, args, kwargs)
+
+        return trusted_callable
+
+    def decode(self, node: Any, buffers: list[bytes]) -> Any:
+        return Decoder(buffers, from_handle=self.from_handle, from_callback=self.from_callback).decode(node)
+
+    def send_value(self, key: str, value: Any, extra: dict | None = None) -> None:
+        encoder = Encoder(to_handle=self.to_handle)
+        try:
+            tree = encoder.encode(value)
+        except NotEncodable as error:
+            self.send_error("UnsupportedValue", f"the returned value cannot be sent to the grader: {error}", "")
+            return
+        except BaseException as error:  # a hostile __len__, __iter__, ...
+            self.send_error(type(error).__name__, f"the returned value could not be read: {_safe_str(error)}", "")
+            return
+        header = {key: tree}
+        if extra:
+            header.update(extra)
+        try:
+            self.channel.send(header, encoder.buffers)
+        except NotEncodable as error:
+            self.send_error("UnsupportedValue", f"the returned value is too large to send: {error}", "")
+
+    def send_error(self, type_name: str, message: str, trace: str) -> None:
+        self.channel.send({"error": {"type": type_name[:100], "message": message[:MAX_MESSAGE_CHARS], "traceback": trace}}, [])
+
+    # ---------------------------------------------------------------- callbacks
+    def call_back(self, callback_id: Any, args: tuple, kwargs: dict) -> Any:
+        encoder = Encoder(to_handle=self.to_handle)
+        tree = {"args": encoder.encode(list(args)), "kwargs": encoder.encode(dict(kwargs))}
+        self.channel.send({"callback": callback_id, **tree}, encoder.buffers)
+        while True:  # serve nested requests until the callback's result arrives
+            header, buffers = self.channel.receive()
+            if header.get("op") == "callback_result":
+                if "error" in header:
+                    raise RuntimeError(f"the grader's function raised: {str(header['error'])[:500]}")
+                return self.decode(header.get("ok"), buffers)
+            self.handle(header, buffers)
+
+    # ---------------------------------------------------------------- requests
+    def target(self, header: dict, buffers: list[bytes]) -> Any:
+        target = self.module if header.get("target") is None else self.decode(header["target"], buffers)
+        name = header.get("name")
+        if name is not None:
+            if type(name) is not str:
+                raise ProtocolViolation("attribute name must be a string")
+            target = getattr(target, name)
+        return target
+
+    def handle(self, header: dict, buffers: list[bytes]) -> None:
+        for handle_id in header.get("release", []) or []:
+            self.handles.pop(handle_id, None)
+        op = header.get("op")
+        try:
+            if op == "call":
+                function = self.target(header, buffers)
+                args = self.decode(header.get("args", []), buffers)
+                kwargs = self.decode(header.get("kwargs", {"$": "dict", "k": [], "v": []}), buffers)
+                result = function(*args, **kwargs)
+                self.send_value("ok", result)
+            elif op == "getattr":
+                self.send_value("ok", self.target(header, buffers))
+            elif op == "setattr":
+                target = self.module if header.get("target") is None else self.decode(header["target"], buffers)
+                setattr(target, header["name"], self.decode(header.get("value"), buffers))
+                self.send_value("ok", None)
+            elif op == "operator":
+                function = OPERATORS.get(header.get("name"))
+                if function is None:
+                    raise ProtocolViolation(f"unknown operator {header.get('name')!r}")
+                self.send_value("ok", function(*self.decode(header.get("args", []), buffers)))
+            elif op == "probe":
+                self.run_probe(header, buffers)
+            elif op == "release":
+                self.send_value("ok", None)
+            elif op == "names":
+                self.send_value("ok", sorted(n for n in vars(self.module) if not n.startswith("_")))
+            elif op == "ping":
+                self.send_value("ok", os.getpid())
+            else:
+                raise ProtocolViolation(f"unknown request {op!r}")
+        except ProtocolViolation as error:
+            self.send_error("ProtocolViolation", str(error), "")
+        except SystemExit as error:
+            self.send_error("SystemExit", f"student code called sys.exit({error.code!r}) during a graded call", "")
+        except KeyboardInterrupt:
+            self.send_error("KeyboardInterrupt", "student code raised KeyboardInterrupt", "")
+        except BaseException as error:
+            self.send_error(type(error).__name__, _safe_str(error), _student_traceback(error, self.config["module_file"]))
+
+    def run_probe(self, header: dict, buffers: list[bytes]) -> None:
+        from . import probes
+
+        function = self.target(header, buffers)
+        args = self.decode(header.get("args", []), buffers)
+        kwargs = self.decode(header.get("kwargs", {"$": "dict", "k": [], "v": []}), buffers)
+        options = self.decode(header.get("options", {"$": "dict", "k": [], "v": []}), buffers)
+        name = header.get("probe")
+        if name == "op_trace":
+            result, data = probes.op_trace(lambda: function(*args, **kwargs))
+        elif name == "peak_memory":
+            result, data = probes.peak_memory(lambda: function(*args, **kwargs))
+        elif name == "numpy_warnings":
+            result, data = probes.numpy_warnings(lambda: function(*args, **kwargs))
+        elif name == "autograd":
+            result, data = probes.autograd(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
+        else:
+            raise ProtocolViolation(f"unknown probe {name!r}")
+        self.send_value("ok", (result, data))
+
+    # ---------------------------------------------------------------- start-up
+    def import_submission(self) -> None:
+        config = self.config
+        sys.path.insert(0, config["submission_dir"])
+        spec = importlib.util.spec_from_file_location(config["module"], config["module_file"])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[config["module"]] = module
+        spec.loader.exec_module(module)
+        self.module = module
+
+    def serve(self) -> None:
+        try:
+            self.import_submission()
+        except SystemExit as error:
+            self.send_error("SystemExit", f"the module called sys.exit({error.code!r}) while being imported", "")
+            return
+        except BaseException as error:
+            self.send_error(type(error).__name__, f"importing the module failed: {_safe_str(error)}",
+                            _student_traceback(error, self.config["module_file"]))
+            return
+        self.send_value("ok", {"pid": os.getpid()})
+        while True:
+            try:
+                header, buffers = self.channel.receive()
+            except EOFError:
+                return
+            if header.get("op") == "exit":
+                return
+            self.handle(header, buffers)
+
+
+def prepare(config: dict) -> None:
+    """Preload libraries, pin torch to one thread, install the guard: before student code."""
+    for name in config.get("preload", []):
+        module = importlib.import_module(name)
+        if name == "torch":
+            module.set_num_threads(1)
+            module.set_num_interop_threads(1)
+    if config.get("forbidden_calls"):
+        from .guard import install_guard
+
+        install_guard(config["forbidden_calls"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv if argv is None else argv
+    config = json.loads(argv[1])
+    prepare(config)
+    os.chdir(config["submission_dir"])
+    server = Server(config)
+    server.serve()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
