@@ -259,7 +259,7 @@ class RemoteObject:
         return {"$": "handle", "id": self._id}
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__"):
+        if name.startswith("_"):  # private names are no part of the API (and tools probe them)
             raise AttributeError(name)
         self._check_alive()
         return self._session.request({"op": "getattr", "target": self._node(), "name": name}, {})
@@ -364,7 +364,7 @@ class StudentModule:
         object.__setattr__(self, "_session", session)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        if name.startswith("_"):  # private names are no part of the API (and tools probe them)
             raise AttributeError(name)
         session = self._session
 

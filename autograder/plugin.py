@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -207,8 +208,18 @@ def _first_leaf(error: BaseException) -> BaseException:
     return error
 
 
+def _stable(text: str) -> str:
+    """Drop memory addresses, so the same run gives the same feedback."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
+
+
 def classify(error: BaseException, phase: str) -> tuple[str, str, str]:
     """(status, message, traceback) for an exception raised by a grading test."""
+    status, message, trace = _classify(error, phase)
+    return status, _stable(message), _stable(trace)
+
+
+def _classify(error: BaseException, phase: str) -> tuple[str, str, str]:
     from hypothesis.errors import Flaky, HypothesisException
 
     leaf = _first_leaf(error)
@@ -238,24 +249,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     state = _state(item.config)
     test_id = state.test_id(item)
     previous = state.outcomes.get(test_id)
-    if previous is not None and previous.status != records.PASSED:
-        return  # keep the first problem (a teardown after a failed call changes nothing)
+    if previous is None or previous.status == records.PASSED:  # keep the first problem
+        recorded = _outcome(state, item, call, report, test_id)
+        if recorded is not None:
+            state.outcomes[test_id] = recorded
+    if call.when == "teardown" and state.outcomes_file is not None and test_id in state.outcomes:
+        with state.outcomes_file.open("a") as stream:
+            stream.write(json.dumps({"outcome": dataclasses.asdict(state.outcomes[test_id])}) + "\n")
+
+
+def _outcome(state: GradingState, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport,
+             test_id: str) -> records.TestOutcome | None:
     duration = time.monotonic() - state.started.get(item.nodeid, time.monotonic())
     if report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         reason = reason.removeprefix("Skipped: ")
         status = records.DEFERRED if reason.startswith("deferred") else records.GRADER_ERROR
-        state.outcomes[test_id] = records.TestOutcome(test_id, status, reason, duration=duration)
-    elif report.failed and call.excinfo is not None:
+        return records.TestOutcome(test_id, status, reason, duration=duration)
+    if report.failed and call.excinfo is not None:
         status, message, trace = classify(call.excinfo.value, call.when)
-        state.outcomes[test_id] = records.TestOutcome(test_id, status, message, _notes(call.excinfo.value), trace, duration)
-    elif report.failed:
-        state.outcomes[test_id] = records.TestOutcome(test_id, records.GRADER_ERROR, str(report.longrepr)[:500], duration=duration)
-    elif call.when == "call":
-        state.outcomes[test_id] = records.TestOutcome(test_id, records.PASSED, duration=duration)
-    if call.when == "teardown" and state.outcomes_file is not None and test_id in state.outcomes:
-        with state.outcomes_file.open("a") as stream:
-            stream.write(json.dumps({"outcome": dataclasses.asdict(state.outcomes[test_id])}) + "\n")
+        return records.TestOutcome(test_id, status, message, _stable(_notes(call.excinfo.value)), trace, duration)
+    if report.failed:
+        return records.TestOutcome(test_id, records.GRADER_ERROR, str(report.longrepr)[:500], duration=duration)
+    if call.when == "call":
+        return records.TestOutcome(test_id, records.PASSED, duration=duration)
+    return None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

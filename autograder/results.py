@@ -28,10 +28,10 @@ def environment_versions() -> dict[str, str]:
 def suite_hash(course: Course, assignment: Assignment) -> str:
     """Hash of everything that decides a grade besides the submission: suite, reference, config."""
     digest = hashlib.sha256()
-    roots = [course.suite_dir(assignment), course.solution_dir(assignment)]
+    roots = [course.suite_dir(assignment), course.solution_dir(assignment), Path(__file__).parent]
     for root in roots:
         for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".yaml", ".json", ".txt")):
-            digest.update(path.relative_to(course.root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(repr(assignment).encode())
     digest.update(json.dumps(environment_versions(), sort_keys=True).encode())
     return digest.hexdigest()

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from autograder import records
+from autograder.errors import GraderFault
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,11 @@ def list_tests(course_file: Path, assignment_id: str, suite_dir: Path) -> list[s
     with tempfile.TemporaryDirectory() as scratch:
         listing = Path(scratch) / "tests.txt"
         request = RunRequest(str(course_file), assignment_id, str(suite_dir), str(suite_dir), str(Path(scratch) / "o"))
-        args = pytest_arguments(request) + ["--list-tests", str(listing), "-p", "no:terminal"]
+        args = pytest_arguments(request) + ["--list-tests", str(listing)]
         completed = subprocess.run([sys.executable, "-m", "pytest", *args], capture_output=True, text=True)
         if not listing.exists():
             tail = (completed.stdout + completed.stderr)[-1500:]
-            raise RuntimeError(f"collecting the suite {suite_dir} failed:\n{tail}")
+            raise GraderFault(f"collecting the suite {suite_dir} failed:\n{tail}")
         return [line for line in listing.read_text().splitlines() if line]
 
 

@@ -10,6 +10,7 @@ the op trace is the second net.
 """
 from __future__ import annotations
 
+import builtins
 import importlib
 import sys
 import types
@@ -18,6 +19,13 @@ from typing import Any
 
 class ForbiddenCallError(RuntimeError):
     """Raised when student code reaches a function the assignment forbids."""
+
+
+# Disarmed code keeps its module's globals, so the error class must be found from any module.
+builtins.ForbiddenCallError = ForbiddenCallError  # type: ignore[attr-defined]
+# The worker's own machinery: never disarmed, or the protocol itself would break.
+PROTECTED_MODULES = ("json", "struct", "os", "select", "sys", "traceback", "importlib", "operator", "builtins",
+                     "types", "warnings", "resource", "_autograder_runtime", "autograder")
 
 
 def _message(name: str) -> str:
@@ -43,8 +51,8 @@ def _stub_code(function: types.FunctionType, name: str) -> types.CodeType | None
     lines += ["    def stub(*args, **kwargs):"]
     if freevars:
         lines += [f"        ({', '.join(freevars)},)"]
-    lines += ["        raise ForbiddenCallError(MESSAGE)", "    return stub"]
-    namespace = {"ForbiddenCallError": ForbiddenCallError, "MESSAGE": _message(name)}
+    lines += [f"        raise ForbiddenCallError({_message(name)!r})", "    return stub"]
+    namespace: dict = {}
     exec(compile("\n".join(lines), f"<forbidden {name}>", "exec"), namespace)
     code = namespace["make"]().__code__
     return code if code.co_freevars == freevars else None
@@ -82,8 +90,13 @@ def _rebind_everywhere(original: Any, replacement: Any) -> None:
                 namespace[key] = replacement
 
 
+def _protected(obj: Any) -> bool:
+    module = getattr(obj, "__module__", "") or ""
+    return any(module == m or module.startswith(m + ".") for m in PROTECTED_MODULES)
+
+
 def _forbid_object(obj: Any, name: str, seen: set[int]) -> None:
-    if id(obj) in seen:
+    if id(obj) in seen or _protected(obj):
         return
     seen.add(id(obj))
     if isinstance(obj, types.FunctionType):

@@ -1,0 +1,47 @@
+"""The `check` verb for students: run the public tests on a working copy and explain failures."""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from autograder import records
+from autograder.config import load_course
+from autograder.grade import grade_one, make_context
+
+STATUS_MARK = {records.PASSED: "PASS", records.FAILED: "FAIL", records.ERROR: "ERROR", records.TIMEOUT: "TIMEOUT",
+               records.CRASHED: "CRASH", records.DEFERRED: "LATER", records.GRADER_ERROR: "GRADER-ERROR"}
+
+
+def main(*, assignment: str, path: str | None = None, config: str | None = None, keyword: str = "",
+         stream=sys.stdout) -> int:
+    """Exit 0 when every public test passes, 1 otherwise."""
+    course = load_course(config)
+    target = course.assignment(assignment)
+    source = Path(path) if path else course.release_dir(target)
+    with tempfile.TemporaryDirectory() as scratch:
+        context = make_context(course, target, Path(scratch), visibility="public", keyword=keyword)
+        public_ids = tuple(t for t in context.test_ids if (g := target.group_for(t)) is not None and g.visibility == "public")
+        context = type(context)(**{**context.__dict__, "test_ids": public_ids, "out": None})
+        result = grade_one(context, "check", source)
+    if keyword:
+        result.tests = [t for t in result.tests if keyword in t.id]
+    print(f"{target.id}: public tests on {source}", file=stream)
+    if result.reason:
+        print(f"  note: {result.reason}", file=stream)
+    for group in target.tests:
+        tests = [t for t in result.tests if t.group == group.name]
+        if not tests:
+            continue
+        earned = sum(t.score for t in tests)
+        print(f"\n{group.name}  ({earned:g}/{sum(t.max_score for t in tests):g} points)", file=stream)
+        for test in tests:
+            print(f"  {STATUS_MARK[test.status]:<6} {test.name}", file=stream)
+            if test.feedback:
+                for line in test.feedback.splitlines()[:40]:
+                    print(f"         {line}", file=stream)
+    public_max = sum(t.max_score for t in result.tests)
+    print(f"\npublic tests: {result.score:g}/{public_max:g} points "
+          f"({sum(t.status == records.PASSED for t in result.tests)}/{len(result.tests)} passed). "
+          "Hidden tests grade more cases after you submit.", file=stream)
+    return 0 if result.tests and all(t.status == records.PASSED for t in result.tests) else 1

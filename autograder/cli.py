@@ -1,0 +1,57 @@
+"""The `autograder` command line: a thin layer over one module per verb."""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from autograder.errors import AutograderError, ExitCode
+
+EXIT_CODES_HELP = "exit codes: 0 done, 1 a check found problems, 2 bad input or configuration, 3 grader fault"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autograder", description="Grade 'Introduction to Foundation Models'.",
+                                     epilog=EXIT_CODES_HELP)
+    parser.add_argument("--config", help="grading.yaml to use (default ./grading.yaml or $AUTOGRADER_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of the tool's own errors")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    grade = verbs.add_parser("grade", help="grade submissions (folders, .py, .ipynb, .zip, .tar.gz)")
+    grade.add_argument("assignment", help="assignment id or alias (a04)")
+    grade.add_argument("submissions", nargs="+", help="PATH or NAME=PATH")
+    grade.add_argument("--out", required=True, help="results folder: OUT/<submission>/result.json")
+    grade.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once")
+    grade.add_argument("--regrade", action="store_true", help="grade again even if a result exists")
+
+    check = verbs.add_parser("check", help="students: run the public tests on your working copy")
+    check.add_argument("assignment")
+    check.add_argument("path", nargs="?", help="your copy (default assignments/<id>/)")
+    check.add_argument("-k", "--keyword", default="", help="only tests whose id contains this text")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.verb == "grade":
+            from autograder import grade
+
+            return grade.main(assignment=args.assignment, submissions=args.submissions, out=args.out,
+                              config=args.config, jobs=args.jobs, regrade=args.regrade)
+        if args.verb == "check":
+            from autograder import check
+
+            return check.main(assignment=args.assignment, path=args.path, config=args.config, keyword=args.keyword)
+    except AutograderError as error:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"autograder: {error}", file=sys.stderr)
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)
+    return int(ExitCode.USAGE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
