@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Quick start, command 2: run the whole test suite (unit, end to end, security, suites
+# proven by verify). Extra arguments go to pytest, e.g. `bash scripts/test.sh -k config`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m pytest "$@"
