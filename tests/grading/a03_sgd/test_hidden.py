@@ -58,7 +58,7 @@ def test_minibatches_exact_order(student, seed, n, batch_size, drop_last):
     (23, 5, False, [5, 5, 5, 5, 3]),
     (23, 5, True, [5, 5, 5, 5]),
     (40, 1, True, [1] * 40),
-])
+], ids=["empty", "one", "exact-drop", "oversized", "oversized-drop", "short-last", "short-last-drop", "singletons"])
 def test_minibatches_partition_edges(student, n, batch_size, drop_last, sizes):
     seed = 4242 + n
     batches = student.minibatches(n, batch_size, seed, drop_last)  # drop_last passed positionally
@@ -292,6 +292,20 @@ def test_train_constant_every_batch_counts(student, reference, n, batch_size, ep
     assert_same_training(student.train_linear_regression_sgd(X, y, **args),
                          reference.train_linear_regression_sgd(X, y, **args),
                          f"train_linear_regression_sgd (constant lr) with n={n}, batch_size={batch_size}, epochs={epochs}")
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e8])
+def test_train_targets_of_any_magnitude(student, reference, scale):
+    # Starting from zero, every SGD iterate is linear in y: w and b scale with y, losses with y^2.
+    X, y = noisy_regression(8150, 11, 3)
+    args = dict(lr=0.1, epochs=1, batch_size=3, seed=8151)
+    expected = reference.train_linear_regression_sgd(X, y * scale, **args)
+    what = f"train_linear_regression_sgd with targets of size ~{scale:g}"
+    actual = student.train_linear_regression_sgd(X, y * scale, **args)
+    assert isinstance(actual, (tuple, list)) and len(actual) == 3, f"{what}: expected (w, b, losses)"
+    assert_close(actual[0], expected[0], f"{what}: w", tol=Tolerance(1e-10, 1e-12 * scale))
+    assert_close(actual[1], expected[1], f"{what}: b", tol=Tolerance(1e-10, 1e-12 * scale))
+    assert_close(actual[2], expected[2], f"{what}: losses", tol=Tolerance(1e-10, 1e-12 * scale**2))
 
 
 def test_train_zero_epochs_returns_the_start(student):
