@@ -18,8 +18,8 @@ from pathlib import Path
 
 from autograder import records
 from autograder.checks import check_submission
-from autograder.config import Assignment, Course, apply_overrides, load_course
-from autograder.errors import AutograderError, IntakeError
+from autograder.config import Assignment, Course, check_suite_coverage, load_course
+from autograder.errors import AutograderError, ConfigError, IntakeError
 from autograder.intake import stage_submission, submission_name
 from autograder.results import environment_versions, suite_hash, write_result
 from autograder.run import RunRequest, list_tests, run_suite
@@ -117,7 +117,14 @@ def _run_and_score(context: GradeContext, name: str, staged: records.StagedSubmi
 
 
 def make_context(course: Course, assignment: Assignment, out: Path, **options) -> GradeContext:
+    """List the suite once and check grading.yaml's groups against it before grading anything."""
+    if not course.suite_dir(assignment).is_dir():
+        raise ConfigError(f"{course.path}: {assignment.id} has no grading suite at {course.suite_dir(assignment)}")
     test_ids = list_tests(course.path, assignment.id, course.suite_dir(assignment))
+    problems = check_suite_coverage(assignment, test_ids, course.path)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(problems[0] + more)
     return GradeContext(course=course, assignment=assignment, test_ids=tuple(test_ids),
                         suite_hash=suite_hash(course, assignment), out=out, **options)
 
