@@ -19,10 +19,19 @@ def _parser() -> argparse.ArgumentParser:
 
     grade = verbs.add_parser("grade", help="grade submissions (folders, .py, .ipynb, .zip, .tar.gz)")
     grade.add_argument("assignment", help="assignment id or alias (a04)")
-    grade.add_argument("submissions", nargs="+", help="PATH or NAME=PATH")
+    grade.add_argument("submissions", nargs="+",
+                       help="PATH, NAME=PATH, or a folder of submissions (one per student, named after each entry)")
     grade.add_argument("--out", required=True, help="results folder: OUT/<submission>/result.json")
-    grade.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once")
-    grade.add_argument("--regrade", action="store_true", help="grade again even if a result exists")
+    grade.add_argument("-j", "--jobs", type=int, default=None, help="submissions graded at once (default: all cores)")
+    grade.add_argument("--regrade", action="store_true",
+                       help="grade again even if a result exists for the same submission and suite")
+    grade.add_argument("--manifest", help="CSV with the columns student,submitted_at: submission times for the late policy")
+    grade.add_argument("--file-times", action="store_true", help="take submission times from the files' modification times")
+
+    report = verbs.add_parser("report", help="gradebook.csv, per-student feedback and a class report.html from results")
+    report.add_argument("assignment", help="assignment id or alias (a04)")
+    report.add_argument("results", help="the results folder that `grade --out` wrote")
+    report.add_argument("--out", help="where to write the report (default: the results folder)")
 
     check = verbs.add_parser("check", help="students: run the public tests on your working copy")
     check.add_argument("assignment")
@@ -38,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
             from autograder import grade
 
             return grade.main(assignment=args.assignment, submissions=args.submissions, out=args.out,
-                              config=args.config, jobs=args.jobs, regrade=args.regrade)
+                              config=args.config, jobs=args.jobs, regrade=args.regrade, manifest=args.manifest,
+                              file_times=args.file_times)
+        if args.verb == "report":
+            from autograder import report
+
+            return report.main(assignment=args.assignment, results=args.results, out=args.out, config=args.config)
         if args.verb == "check":
             from autograder import check
 
