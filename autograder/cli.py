@@ -37,6 +37,24 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("assignment")
     check.add_argument("path", nargs="?", help="your copy (default assignments/<id>/)")
     check.add_argument("-k", "--keyword", default="", help="only tests whose id contains this text")
+
+    submit = verbs.add_parser("submit", help="students: validate your copy and pack the submission archive")
+    submit.add_argument("assignment")
+    submit.add_argument("path", nargs="?", help="your copy: a folder, .py or .ipynb (default: this folder)")
+    submit.add_argument("--out", help="where to write the archive (default: the current folder)")
+
+    release = verbs.add_parser("release", help="instructors: write assignments/<id>/ from solutions/<id>/")
+    release.add_argument("assignment", help="assignment id, alias, or 'all'")
+    release.add_argument("--check", action="store_true", help="write nothing; fail naming the stale files")
+
+    verify = verbs.add_parser("verify", help="instructors: reference = full marks, stub = 0, every mutant loses points")
+    verify.add_argument("assignment", help="assignment id, alias, or 'all'")
+    verify.add_argument("-j", "--jobs", type=int, default=None, help="submissions graded at once (default: all cores)")
+
+    export = verbs.add_parser("export", help="instructors: package an assignment for another grading platform")
+    export.add_argument("platform", choices=["gradescope"])
+    export.add_argument("assignment")
+    export.add_argument("--out", help="the .zip to write (default: <id>_gradescope.zip)")
     return parser
 
 
@@ -57,6 +75,22 @@ def main(argv: list[str] | None = None) -> int:
             from autograder import check
 
             return check.main(assignment=args.assignment, path=args.path, config=args.config, keyword=args.keyword)
+        if args.verb == "submit":
+            from autograder import submit
+
+            return submit.main(assignment=args.assignment, path=args.path, out=args.out, config=args.config)
+        if args.verb == "release":
+            from autograder import release
+
+            return release.main(assignment=args.assignment, config=args.config, check=args.check)
+        if args.verb == "verify":
+            from autograder import verify
+
+            return verify.main(assignment=args.assignment, config=args.config, jobs=args.jobs)
+        if args.verb == "export":
+            from autograder import export
+
+            return export.main(assignment=args.assignment, config=args.config, out=args.out)
     except AutograderError as error:
         if args.verbose:
             traceback.print_exc()
