@@ -8,6 +8,7 @@ from pathlib import Path
 from autograder import records
 from autograder.config import load_course
 from autograder.grade import grade_one, make_context
+from autograder.submit import default_copy, graded_copy
 
 STATUS_MARK = {records.PASSED: "PASS", records.FAILED: "FAIL", records.ERROR: "ERROR", records.TIMEOUT: "TIMEOUT",
                records.CRASHED: "CRASH", records.DEFERRED: "LATER", records.GRADER_ERROR: "GRADER-ERROR"}
@@ -18,12 +19,12 @@ def main(*, assignment: str, path: str | None = None, config: str | None = None,
     """Exit 0 when every public test passes, 1 otherwise."""
     course = load_course(config)
     target = course.assignment(assignment)
-    source = Path(path) if path else course.release_dir(target)
+    source = Path(path) if path else default_copy(course, target)
     with tempfile.TemporaryDirectory() as scratch:
         context = make_context(course, target, Path(scratch), visibility="public", keyword=keyword)
         public_ids = tuple(t for t in context.test_ids if (g := target.group_for(t)) is not None and g.visibility == "public")
         context = type(context)(**{**context.__dict__, "test_ids": public_ids, "out": None})
-        result = grade_one(context, "check", source)
+        result = grade_one(context, "check", graded_copy(target, source, Path(scratch) / "copy"))
     if keyword:
         result.tests = [t for t in result.tests if keyword in t.id]
     print(f"{target.id}: public tests on {source}", file=stream)
