@@ -133,9 +133,9 @@ def test_value_expression(student, graphs, name):
 def test_value_small_random_graph(student, graphs, seed, num_leaves, num_ops):
     graph = graphs.random(seed, num_leaves, num_ops)
     output = graph.size - 1
-    values, expected = graphs.oracle(graph, output)
     nodes = graphs.build(student, graph)
     nodes[output].backward()
+    values, expected = graphs.oracle(graph, output)
     what = f"the graph {graph.describe()}; backward() on v{output}"
     assert_close(nodes[output].data, values[output], f"{what}: value of v{output}", tol=graphs.tolerance)
     graphs.assert_grads_close({i: nodes[i].grad for i in expected}, expected, what)
