@@ -202,13 +202,13 @@ HAND_TABLE_WARMUP = [
 HAND_TABLE_NO_WARMUP = [(0, 0.5), (1, 0.4), (2, 0.2), (3, 0.1), (4, 0.1), (99, 0.1)]
 
 
-@pytest.mark.parametrize("step, expected", HAND_TABLE_WARMUP)
+@pytest.mark.parametrize("step, expected", HAND_TABLE_WARMUP, ids=[f"step{s}" for s, _ in HAND_TABLE_WARMUP])
 def test_cosine_lr_hand_table_with_warmup(student, step, expected):
     assert_close(student.cosine_lr(step, 1.0, 0.0, 4, 12), expected,
                  f"cosine_lr(step={step}, max_lr=1, min_lr=0, warmup_steps=4, cosine_steps=12)")
 
 
-@pytest.mark.parametrize("step, expected", HAND_TABLE_NO_WARMUP)
+@pytest.mark.parametrize("step, expected", HAND_TABLE_NO_WARMUP, ids=[f"step{s}" for s, _ in HAND_TABLE_NO_WARMUP])
 def test_cosine_lr_hand_table_without_warmup(student, step, expected):
     assert_close(student.cosine_lr(step, 0.5, 0.1, 0, 3), expected,
                  f"cosine_lr(step={step}, max_lr=0.5, min_lr=0.1, warmup_steps=0, cosine_steps=3)")

@@ -98,7 +98,7 @@ PUBLIC_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("step, expected", PUBLIC_TABLE)
+@pytest.mark.parametrize("step, expected", PUBLIC_TABLE, ids=[f"step{s}" for s, _ in PUBLIC_TABLE])
 def test_public_cosine_lr_table(student, step, expected):
     lr = student.cosine_lr(step, 1.0, 0.0, 2, 6)
     assert_close(lr, expected, f"cosine_lr(step={step}, max_lr=1, min_lr=0, warmup_steps=2, cosine_steps=6)")
