@@ -175,7 +175,7 @@ def public_test_files(course: Course, assignment: Assignment) -> dict[str, str]:
         tree = ast.parse(text, filename=name)
         files[name] = text
         for function, line in _uses_reference(tree):
-            problems.append(f"{suite / name}:{line}: {function} uses the `reference` fixture")
+            problems.append(f"{(suite / name).relative_to(course.root)}:{line}: {function} uses the `reference` fixture")
         pending += sorted(f"{module}.py" for module in _local_imports(tree, suite))
     if problems:
         raise ReleaseError(
@@ -316,7 +316,7 @@ def main(*, assignment: str, config: str | None = None, check: bool = False, str
             where = course.release_dir(target).relative_to(course.root)
             print(f"{target.id}: wrote {where}/ ({len(files)} files, {len(changed)} changed)", file=stream)
     if errors:
-        raise ReleaseError(errors[0] + (f" (and {len(errors) - 1} more assignments failed)" if len(errors) > 1 else ""))
+        raise ReleaseError(f"{len(errors)} assignment(s) could not be released (the ERROR lines above say why and how to fix it)")
     if stale_all:
         raise StaleRelease(f"the release is stale: {', '.join(stale_all)}; run `autograder release {assignment}` "
                            "and commit assignments/")

@@ -1,0 +1,141 @@
+"""Public tests for a03_sgd (shipped to students; run them with `autograder check a03`).
+
+Every oracle here is independent of the reference solution: numpy's permutation for the
+batches, a Python loop for per-example gradients, enumeration of every batch for the
+variance, the schedule's formula by hand, and full-batch gradient descent for training.
+Seeds are below 1000 here; the hidden tests draw theirs from 1000 upwards.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from autograder.boundary import StudentError
+from autograder.strategies import random_normal
+from autograder.testing import FLOAT64, Tolerance, assert_close, assert_equal
+
+PUBLIC_SEEDS = st.integers(0, 999)
+
+
+# ---------------------------------------------------------------- Task 3.1: mini-batches
+
+@pytest.mark.parametrize("n, batch_size, seed, drop_last", [
+    (10, 3, 0, False), (10, 3, 0, True), (8, 4, 1, False), (5, 7, 2, False), (6, 1, 3, False),
+])
+def test_public_minibatches_follow_the_permutation(student, n, batch_size, seed, drop_last):
+    batches = student.minibatches(n, batch_size, seed, drop_last=drop_last)
+    order = np.random.default_rng(seed).permutation(n)
+    stop = n - n % batch_size if drop_last else n
+    expected = [order[i:i + batch_size] for i in range(0, stop, batch_size)]
+    what = f"minibatches(n={n}, batch_size={batch_size}, seed={seed}, drop_last={drop_last})"
+    assert_equal(len(batches), len(expected), f"{what}: number of batches")
+    for index, (batch, want) in enumerate(zip(batches, expected)):
+        batch = np.asarray(batch)
+        assert batch.dtype.kind in "iu", f"{what}: batch {index} should hold integers, got dtype {batch.dtype}"
+        assert_equal(batch.astype(np.int64), want, f"{what}: batch {index}")
+
+
+# ---------------------------------------------------------------- Task 3.2: per-example gradients
+
+def loop_per_example_gradients(X, y, w, b):
+    """One example at a time: r_i = x_i . w + b - y_i, grad_w l_i = r_i x_i, grad_b l_i = r_i."""
+    grad_w, grad_b = np.zeros_like(X), np.zeros(len(y), dtype=X.dtype)
+    for i in range(len(y)):
+        residual = float(np.dot(X[i], w)) + b - float(y[i])
+        grad_w[i] = residual * X[i]
+        grad_b[i] = residual
+    return grad_w, grad_b
+
+
+@given(seed=PUBLIC_SEEDS, n=st.integers(1, 6), d=st.integers(1, 4))
+def test_public_per_example_gradients_match_a_loop(student, seed, n, d):
+    X, y, w = random_normal(seed, (n, d)), random_normal(seed + 1, n), random_normal(seed + 2, d)
+    b = 0.5
+    grad_w, grad_b = student.per_example_gradients(X, y, w, b)
+    want_w, want_b = loop_per_example_gradients(X, y, w, b)
+    assert_close(grad_w, want_w, f"per_example_gradients G_w for X of shape {X.shape}")
+    assert_close(grad_b, want_b, f"per_example_gradients G_b for X of shape {X.shape}")
+
+
+# ---------------------------------------------------------------- Task 3.3: gradient variance
+
+def enumerated_variance(G, batch_size):
+    """E ||mean(G[S]) - mean(G)||^2 by averaging over every batch S of batch_size rows."""
+    g = G.mean(axis=0)
+    errors = [np.sum((G[list(batch)].mean(axis=0) - g) ** 2)
+              for batch in itertools.combinations(range(len(G)), batch_size)]
+    return float(np.mean(errors))
+
+
+# Enumeration sums up to a few dozen squared norms in another order than the closed form:
+# agreement to 1e-9 relative is many ulps of slack and still rejects any wrong formula.
+ENUMERATION = Tolerance(rtol=1e-9, atol=1e-14)
+
+
+@pytest.mark.parametrize("seed, N, p, batch_size", [(0, 4, 2, 1), (1, 5, 3, 2), (2, 6, 1, 3), (3, 7, 2, 5)])
+def test_public_variance_matches_enumeration(student, seed, N, p, batch_size):
+    G = random_normal(seed, (N, p))
+    variance = student.minibatch_gradient_variance(G, batch_size)
+    assert_close(variance, enumerated_variance(G, batch_size),
+                 f"minibatch_gradient_variance for N={N}, p={p}, batch_size={batch_size}", tol=ENUMERATION)
+
+
+def test_public_variance_of_the_full_batch_is_zero(student):
+    G = random_normal(4, (5, 3))
+    assert_close(student.minibatch_gradient_variance(G, 5), 0.0, "minibatch_gradient_variance with batch_size = N")
+
+
+# ---------------------------------------------------------------- Task 3.4: cosine schedule
+
+# max_lr=1, min_lr=0, warmup 2 steps, cosine until step 6: by hand from the formula.
+PUBLIC_TABLE = [
+    (0, 0.0), (1, 0.5), (2, 1.0), (3, 0.5 + math.sqrt(2) / 4), (4, 0.5),
+    (5, 0.5 - math.sqrt(2) / 4), (6, 0.0), (7, 0.0), (20, 0.0),
+]
+
+
+@pytest.mark.parametrize("step, expected", PUBLIC_TABLE, ids=[f"step{s}" for s, _ in PUBLIC_TABLE])
+def test_public_cosine_lr_table(student, step, expected):
+    lr = student.cosine_lr(step, 1.0, 0.0, 2, 6)
+    assert_close(lr, expected, f"cosine_lr(step={step}, max_lr=1, min_lr=0, warmup_steps=2, cosine_steps=6)")
+
+
+def test_public_cosine_lr_rejects_cosine_steps_not_after_warmup(student):
+    with pytest.raises(StudentError) as excinfo:
+        student.cosine_lr(0, 1.0, 0.0, 4, 4)
+    assert excinfo.value.type_name == "ValueError", (
+        f"cosine_lr with cosine_steps == warmup_steps should raise ValueError, raised {excinfo.value.type_name}")
+
+
+# ---------------------------------------------------------------- Task 3.5: mini-batch SGD
+
+def full_batch_gradient_descent(X, y, lr, epochs, schedule_lrs):
+    """With one batch holding every example, mini-batch SGD is plain gradient descent."""
+    w, b, losses = np.zeros(X.shape[1]), 0.0, []
+    for epoch in range(epochs):
+        step_lr = lr if schedule_lrs is None else schedule_lrs[epoch]
+        residual = X @ w + b - y
+        w, b = w - step_lr * X.T @ residual / len(y), b - step_lr * residual.mean()
+        losses.append(0.5 * np.mean((X @ w + b - y) ** 2))
+    return w, b, np.array(losses)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_public_train_with_one_batch_is_gradient_descent(student, schedule):
+    X = random_normal(10, (12, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.3 + 0.1 * random_normal(11, 12)
+    epochs, lr = 5, 0.2
+    # cosine: 5 steps, warmup 1 step, min_lr 0.02 (the step counter t runs 0..4)
+    lrs = None if schedule == "constant" else [
+        lr * t / 1 if t < 1 else 0.02 + 0.5 * (1 + math.cos(math.pi * (t - 1) / 4)) * (lr - 0.02) for t in range(epochs)]
+    w, b, losses = student.train_linear_regression_sgd(
+        X, y, lr, epochs, 12, seed=5, schedule=schedule, warmup_steps=1, min_lr=0.02)
+    want_w, want_b, want_losses = full_batch_gradient_descent(X, y, lr, epochs, lrs)
+    what = f"train_linear_regression_sgd with batch_size = n = 12, schedule={schedule!r}"
+    assert_close(w, want_w, f"{what}: w", tol=FLOAT64)
+    assert_close(b, want_b, f"{what}: b", tol=FLOAT64)
+    assert_close(losses, want_losses, f"{what}: losses", tol=FLOAT64)
