@@ -25,7 +25,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $PYTHON"
   "$PYTHON" -m venv .venv
 fi
-if ! .venv/bin/python -c "import autograder, torch, hypothesis, matplotlib" >/dev/null 2>&1 \
+if ! .venv/bin/python -c "import autograder, torch, hypothesis, matplotlib, nbclient, ipykernel" >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.installed ]; then
   echo "setup: installing the pinned dependencies (torch==2.13.0 CPU, numpy, hypothesis, pytest, ...)"
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
