@@ -253,18 +253,20 @@ def build_release(course: Course, assignment: Assignment) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
-def _existing_files(directory: Path) -> set[str]:
+def files_on_disk(directory: Path) -> set[str]:
+    """The release folder's files, without caches and tool droppings (.hypothesis, __pycache__, archives)."""
     if not directory.is_dir():
         return set()
     return {p.relative_to(directory).as_posix() for p in directory.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts}
+            if p.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(directory).parts)
+            and not p.name.endswith("_submission.zip")}
 
 
 def stale_files(course: Course, assignment: Assignment, files: dict[str, bytes]) -> list[str]:
     """Release files that are missing, different, or no longer generated (course-relative paths)."""
     directory = course.release_dir(assignment)
     stale = []
-    for name in sorted(set(files) | _existing_files(directory)):
+    for name in sorted(set(files) | files_on_disk(directory)):
         path = directory / name
         if name not in files or not path.is_file() or path.read_bytes() != files[name]:
             stale.append(path.relative_to(course.root).as_posix())
@@ -275,7 +277,7 @@ def write_release(course: Course, assignment: Assignment, files: dict[str, bytes
     """Write the release folder, removing files no longer generated; returns the paths changed."""
     directory = course.release_dir(assignment)
     changed = stale_files(course, assignment, files)
-    for name in _existing_files(directory) - set(files):
+    for name in files_on_disk(directory) - set(files):
         (directory / name).unlink()
     for name, data in files.items():
         path = directory / name
