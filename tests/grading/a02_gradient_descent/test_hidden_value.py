@@ -40,6 +40,11 @@ def test_value_conventions(student, graphs):
     v = student.Value(3.0)
     assert_close(v.data, 3.0, "Value(3.0).data")
     assert_close(v.grad, 0.0, "Value(3.0).grad before any backward")
+    w = student.Value(-1.5)
+    for result in (v + w, v * 2, 1 - v, v ** 2, v.exp(), -w):
+        assert_close(result.grad, 0.0, "a new Value's .grad")
+    assert_close((v.data, w.data), (3.0, -1.5), "operands' .data after v + w, v * 2, 1 - v, v ** 2, v.exp(), -w "
+                 "(operations return new Values and leave their operands unchanged)")
     cases = [   # (name, x, build, expected data, expected grad)
         ("relu at 0 (relu'(0) = 0)", 0.0, lambda x: x.relu(), 0.0, 0.0),
         ("relu of a negative", -2.0, lambda x: x.relu(), 0.0, 0.0),
