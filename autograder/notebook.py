@@ -3,7 +3,7 @@
 The graded module is the code of the cells tagged `graded`, in notebook order, with their
 imports moved to the top (so reordered cells still import). When the tags were lost (a
 notebook re-saved by another tool), the cells that define the required names, and cells
-that only import, are taken instead. Magics, shell escapes, duplicated cells and cells
+made only of imports and definitions, are taken instead. Magics, shell escapes, duplicated cells and cells
 converted to markdown are dropped or repaired with a note; a cell with a syntax error is
 left out with a note naming it. Only an unreadable notebook, or one with no graded code
 at all, is refused (IntakeError, one line).
@@ -86,6 +86,13 @@ def _python_of_cell(source: str) -> tuple[str | None, str]:
     return "\n".join(kept), (f"IPython lines ({', '.join(dropped[:2])})" if dropped else "")
 
 
+def _label(number: int, source: str) -> str:
+    """'cell 6 (class Counter:)': the position and first code line, so the student finds the cell."""
+    lines = [line.strip() for line in source.splitlines() if line.strip() and not line.strip().startswith("#")]
+    first = lines[0] if lines else ""
+    return f"cell {number}" + (f" ({first[:40]}{'...' if len(first) > 40 else ''})" if first else "")
+
+
 def _defined_names(tree: ast.Module) -> set[str]:
     names = set()
     for node in tree.body:
@@ -98,9 +105,14 @@ def _defined_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def _only_imports(tree: ast.Module) -> bool:
+DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
+
+
+def _only_definitions(tree: ast.Module) -> bool:
+    """A cell of imports, functions, classes and constants: module code, not a scratch cell that runs things."""
     body = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
-    return bool(body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body)
+    return bool(body) and all(isinstance(n, DEFINITIONS) and not (isinstance(n, (ast.Assign, ast.AnnAssign))
+                                                                   and isinstance(n.value, ast.Call)) for n in body)
 
 
 def _hoist_imports(parts: list[tuple[int, str, ast.Module]]) -> str:
@@ -144,18 +156,18 @@ def module_from_notebook(path: Path, assignment: Assignment) -> tuple[str, tuple
         source, dropped = _python_of_cell(_cell_source(cell))
         if source is None or not source.strip():
             if source is None and not fallback:
-                notes.append(f"{name}: graded cell {number} holds {dropped}, not Python; it was not graded")
+                notes.append(f"{name}: graded {_label(number, _cell_source(cell))} holds {dropped}, not Python, and was not graded")
             continue
         try:
             tree = ast.parse(source)
         except (SyntaxError, ValueError) as error:
             if not fallback:
                 line = getattr(error, "lineno", None)
-                notes.append(f"{name}: graded cell {number} has a syntax error"
+                notes.append(f"{name}: graded {_label(number, source)} has a syntax error"
                              + (f" on its line {line}" if line else "") + f" ({getattr(error, 'msg', error)}); "
                              "it was left out, so what it defines is missing")
             continue
-        if fallback and not (_defined_names(tree) & set(assignment.required) or _only_imports(tree)):
+        if fallback and not (_defined_names(tree) & set(assignment.required) or _only_definitions(tree)):
             continue
         if source.strip() in seen_sources:
             notes.append(f"{name}: cell {number} duplicates cell {seen_sources[source.strip()]}; graded once")
@@ -167,10 +179,10 @@ def module_from_notebook(path: Path, assignment: Assignment) -> tuple[str, tuple
                              f"the later one (cell {number}) is graded")
             definers[defined] = number
         if dropped and not fallback:
-            notes.append(f"{name}: graded cell {number}: {dropped} ignored")
+            notes.append(f"{name}: graded {_label(number, source)}: {dropped} ignored")
         parts.append((number, source, tree))
     if fallback and parts:
-        notes.insert(0, f"{name}: no cell is tagged '{GRADED_TAG}'; the cells defining the required names were graded")
+        notes.insert(0, f"{name}: no cell is tagged '{GRADED_TAG}'; the cells that define functions were graded")
     if not parts:
         wanted = ", ".join(assignment.required[:4]) or "the required functions"
         raise IntakeError(f"{name}: no graded code found: no code cell is tagged '{GRADED_TAG}' and none defines "
