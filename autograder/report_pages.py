@@ -82,7 +82,7 @@ def feedback_markdown(result: records.SubmissionResult, late: LateDecision, assi
         for test in problems:
             lines += [f"### {_md_cell(test.name)} ({test.status})", "", _fence(test.feedback), ""]
     if result.output.strip():
-        lines += ["## Output of your code", "", _fence(_truncate(result.output)), ""]
+        lines += ([""] if lines[-1] else []) + ["## Output of your code", "", _fence(_truncate(result.output)), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
