@@ -303,19 +303,43 @@ def _grade_batch(context: GradeContext, named: list[tuple[str, Path]], jobs: int
     progress.start(f"grading {len(named)} submission(s) of {context.assignment.id} with -j {jobs} into {context.out}")
     results: dict[int, records.SubmissionResult] = {}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(jobs, max(1, len(named))))
+    futures = {pool.submit(grade_or_reuse, context, name, path, regrade): index
+               for index, (name, path) in enumerate(named)}
     try:
-        futures = {pool.submit(grade_or_reuse, context, name, path, regrade): index
-                   for index, (name, path) in enumerate(named)}
         for future in concurrent.futures.as_completed(futures):
-            result, reused = future.result()
-            results[futures[future]] = result
+            index = futures[future]
+            try:
+                result, reused = future.result()
+            except Exception as error:  # e.g. the results disk is full: this one is flagged, the others go on
+                result, reused = _unwritten(context, named[index][0], error), False
+            results[index] = result
             progress.finished(result, reused=reused)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+    except KeyboardInterrupt:
+        _stop(pool, futures, stream)
         raise
     pool.shutdown()
     progress.close()
     return [results[index] for index in sorted(results)]
+
+
+def _unwritten(context: GradeContext, name: str, error: Exception) -> records.SubmissionResult:
+    result = _rejected(context, name, "grader fault")
+    result.status = records.GRADER_ERROR
+    result.reason = f"grader fault: the result could not be written to {context.out / name}: {error}"
+    return result
+
+
+def _stop(pool: concurrent.futures.ThreadPoolExecutor, futures: dict, stream) -> None:
+    """First Ctrl-C: start nothing new and let running submissions write their results; second: stop now."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    running = [future for future in futures if not future.done()]
+    print(f"\ninterrupted: finishing the {len(running)} submission(s) in progress; results written so far are kept "
+          "(Ctrl-C again to stop at once; a rerun grades what is missing)", file=stream, flush=True)
+    try:
+        concurrent.futures.wait(running)
+    except KeyboardInterrupt:
+        stream.flush()
+        os._exit(int(ExitCode.INTERRUPTED))  # results are written atomically: nothing half-written stays
 
 
 def _print_late_notes(context: GradeContext, results: list[records.SubmissionResult], stream) -> None:
