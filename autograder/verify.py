@@ -180,7 +180,8 @@ def judge(job: Job, result: records.SubmissionResult | None) -> Verdict:
     failed = [t for t in counted if t.status != records.PASSED]
     got = f"fails {len(failed)}/{len(counted)} targeted"
     if result.status == records.REJECTED:
-        return Verdict(**row, got="rejected", ok=True, detail=f"weak: the mutant does not even load ({result.reason[:120]})")
+        return Verdict(**row, got="rejected", ok=False, detail=f"the mutant does not load, so it proves nothing; "
+                       f"make it a bug that imports ({result.reason[:160]})")
     return Verdict(**row, got=got, ok=bool(failed),
                    detail="" if failed else f"every test matching {list(job.mutant.expect_fail)} passes: the suite misses this bug")
 
