@@ -235,9 +235,13 @@ def test_late_submissions_from_a_manifest_lose_points(tmp_path, cli):
                         "early,2025-03-01T20:00:00+08:00\ngrace,2025-03-02T00:05:00+08:00\n"
                         "two_days,2025-03-03T12:00:00+08:00\ntoo_late,2025-03-10T09:00:00+08:00\n")
     out = tmp_path / "out"
+    untimed = cli("--config", CONFIG, "grade", "a99", str(students), "--out", str(out))
+    assert "late policy not applied: a99_toy is due 2025-03-01T23:59:00+08:00; give --manifest" in untimed.stdout
+    # The manifest arrives later: nothing is graded again, the late policy is applied to the kept results.
     completed = cli("--config", CONFIG, "grade", "a99", str(students), "--out", str(out), "--manifest", str(manifest))
     assert completed.returncode == 0, completed.stderr
-    assert "two_days: 20/20 graded, 2 day(s) late: final 16" in completed.stdout
+    assert "graded 0 in" in completed.stdout and "4 kept from a previous run" in completed.stdout
+    assert "two_days: 20/20 graded, 2 day(s) late: final 16 (already graded, kept)" in completed.stdout
     late = {name: json.loads((out / name / "result.json").read_text())["late"] for name in ("early", "grace", "two_days", "too_late")}
     assert late["early"]["final_score"] == 20 and late["grace"]["days_late"] == 0
     assert late["two_days"]["penalty_percent"] == 20 and late["two_days"]["source"] == "manifest"
