@@ -65,6 +65,32 @@ def test_value_conventions(student, graphs):
         assert_close(out.grad, 1.0, f"{name}: .grad of the output itself after backward()")
 
 
+MAGNITUDES = {   # name: (a, b, expression), evaluated on Values and on torch float64 tensors
+    "a * b, a = 1e8, b = 1e-8": (1e8, 1e-8, lambda a, b: a * b),
+    "(a * a + b) / a, a = 1e6, b = 3": (1e6, 3.0, lambda a, b: (a * a + b) / a),
+    "a.sigmoid() + b.tanh(), a = -30, b = 20": (-30.0, 20.0, lambda a, b: a.sigmoid() + b.tanh()),
+    "a.log() * b, a = 1e-6, b = 1e6": (1e-6, 1e6, lambda a, b: a.log() * b),
+    "a.exp() - b, a = 40, b = 1e17": (40.0, 1e17, lambda a, b: a.exp() - b),
+    "b / a ** 2, a = 1e-4, b = 2": (1e-4, 2.0, lambda a, b: b / a ** 2),
+}
+
+
+@pytest.mark.parametrize("name", list(MAGNITUDES))
+def test_value_large_and_small_magnitudes(student, graphs, name):
+    import torch
+
+    a_value, b_value, build = MAGNITUDES[name]
+    a, b = student.Value(a_value), student.Value(b_value)
+    out = build(a, b)
+    out.backward()
+    ta, tb = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (a_value, b_value))
+    expected = build(ta, tb)
+    expected.backward()
+    assert_close(out.data, float(expected.detach()), f"{name}: .data", tol=graphs.tolerance)
+    for label, got, want in (("a", a.grad, float(ta.grad)), ("b", b.grad, float(tb.grad))):
+        assert_close(got, want, f"{name}: .grad of {label}", tol=graphs.tolerance)
+
+
 # ----------------------------------------------------------------- random graphs
 
 @NO_SHRINK
