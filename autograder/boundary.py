@@ -61,6 +61,7 @@ class Session:
     depth: int = 0
     poisoned: Exception | None = None
     collected_output: str = ""
+    isolation: dict = field(default_factory=dict)
 
     def begin_test(self) -> None:
         """A new test: a fresh time budget, and earlier timeouts or crashes forgotten."""
@@ -79,6 +80,7 @@ class Session:
         self.generation += 1
         self.pending_release.clear()
         worker = WorkerProcess.start(self.spec)
+        self._await_isolation(worker)
         try:
             header, _ = worker.channel.receive(deadline=time.monotonic() + self.spec.start_seconds)
         except TimeoutError:
@@ -96,6 +98,21 @@ class Session:
             raise SubmissionRejected(self.rejected)
         self.worker = worker
         return worker
+
+    def _await_isolation(self, worker: WorkerProcess) -> None:
+        """The worker's first message, sent before any student code runs: the measures in force."""
+        try:
+            header, _ = worker.channel.receive(deadline=time.monotonic() + self.spec.start_seconds)
+        except (TimeoutError, EOFError, OSError, ProtocolViolation) as error:
+            self._retire(worker)
+            raise GraderFault(f"the worker failed before loading the submission ({type(error).__name__}"
+                              f"{worker.describe_exit()}); check the grading environment") from None
+        if isinstance(header.get("isolated"), dict):
+            self.isolation = header["isolated"]
+            return
+        self._retire(worker)
+        error = header.get("error") if isinstance(header.get("error"), dict) else {}
+        raise GraderFault(f"the sandbox could not be set up: {str(error.get('message', header))[:500]}")
 
     def _retire(self, worker: WorkerProcess, graceful: bool = False) -> None:
         worker.stop() if graceful else worker.kill()

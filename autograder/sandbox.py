@@ -7,24 +7,35 @@ says how it was produced.
 """
 from __future__ import annotations
 
-import ctypes
+import dataclasses
+import functools
 import json
 import os
-import resource
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from autograder.errors import GraderFault
 
 from autograder.runtime.protocol import Channel
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
-CLONE_NEWNET = 0x40000000
+ISOLATION_ENV = "AUTOGRADER_ISOLATION"        # the batch's probed plan, inherited by its children
+MODE_ENV = "AUTOGRADER_ISOLATION_MODE"        # force a mode: root, userns or none
+ZYGOTE_ENV = "AUTOGRADER_ZYGOTE"              # the warm pool's socket, when one serves this process
+WORKER_ENVIRONMENT = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1",
+}
+BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[2]); sys.argv[2:] = []; "
+             "from _autograder_runtime.{module} import main; main()")
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class WorkerSpec:
     output_kb: int = 64
     start_seconds: float = 60.0
     python: str = sys.executable
+    zygote: str | None = field(default_factory=lambda: os.environ.get(ZYGOTE_ENV) or None)
 
 
 @dataclass
@@ -55,33 +67,134 @@ class Isolation:
     network_namespace: bool = False
     unprivileged_user: bool = False
     hidden_paths: bool = False
+    mode: str = "none"
+    loopback: bool = False
+    private_tmp: bool = False
+    pid_namespace: bool = False
+    ipc_namespace: bool = False
+    process_limit: bool = False
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {
-            "private_copy": self.private_copy, "clean_environment": self.clean_environment,
-            "resource_limits": self.resource_limits, "network_namespace": self.network_namespace,
-            "unprivileged_user": self.unprivileged_user, "hidden_paths": self.hidden_paths,
-            "notes": list(self.notes),
-        }
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_measures(cls, measures: dict) -> "Isolation":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in measures.items() if k in names})
+
+
+def _runtime_copy(root: Path) -> Path:
+    """A private copy of the runtime package: the worker imports nothing else of the grader."""
+    runtime = root / "runtime" / "_autograder_runtime"
+    shutil.copytree(RUNTIME_DIR, runtime, ignore=shutil.ignore_patterns("__pycache__"))
+    return root / "runtime"
+
+
+def _candidate_modes() -> list[str]:
+    forced = os.environ.get(MODE_ENV, "").strip()
+    if forced:
+        return [forced]
+    return (["root"] if os.geteuid() == 0 else []) + ["userns", "none"]
+
+
+@functools.lru_cache(maxsize=1)
+def _probe(modes: tuple[str, ...]) -> Isolation:
+    with tempfile.TemporaryDirectory(prefix="autograder-probe-") as scratch:
+        runtime = _runtime_copy(Path(scratch))
+        request = json.dumps({"modes": list(modes), "scratch": str(Path(scratch) / "try")})
+        code = BOOTSTRAP.replace("from _autograder_runtime.{module} import main; main()",
+                                 "import runpy; runpy.run_module('_autograder_runtime.isolation', run_name='__main__')")
+        completed = subprocess.run([sys.executable, "-I", "-c", code, request, str(runtime)], capture_output=True,
+                                   text=True, env=dict(WORKER_ENVIRONMENT), timeout=60)
+    try:
+        report = json.loads(completed.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        report = {"error": (completed.stdout + completed.stderr)[-500:]}
+    if "ok" not in report:
+        return Isolation(notes=[f"isolation probe failed: {report.get('error')}"])
+    return Isolation.from_measures(report["ok"])
 
 
 def probe_isolation() -> Isolation:
-    """What this machine allows, tested in a throwaway child (cheap: one fork)."""
-    isolation = Isolation(resource_limits=True)
-    pid = os.fork()
-    if pid == 0:
+    """What this machine allows: the batch's probed plan if inherited, else probed once (~0.1 s)."""
+    inherited = os.environ.get(ISOLATION_ENV)
+    if inherited:
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            os._exit(0 if libc.unshare(CLONE_NEWNET) == 0 else 1)
-        except BaseException:
-            os._exit(1)
-    _, status = os.waitpid(pid, 0)
-    isolation.network_namespace = os.waitstatus_to_exitcode(status) == 0
-    if not isolation.network_namespace:
-        isolation.notes.append("no network namespace (needs root or user namespaces): the worker could reach the network")
-    isolation.notes.append("grader files are readable by the worker's user: hidden tests are protected only by not being named to it")
-    return isolation
+            return Isolation.from_measures(json.loads(inherited))
+        except (ValueError, TypeError):
+            pass
+    return _probe(tuple(_candidate_modes()))
+
+
+def hidden_files_warning(isolation: Isolation) -> str:
+    """The loud warning printed when the sandbox cannot hide the grader's files ('' if it can)."""
+    if isolation.hidden_paths:
+        return ""
+    bar = "!" * 78
+    return (f"{bar}\nWARNING: student code can READ the hidden tests, the reference solutions and grading.yaml\n"
+            f"on this machine (isolation mode '{isolation.mode}': no mount namespace). Grade as root, or allow\n"
+            f"user namespaces (sysctl kernel.unprivileged_userns_clone=1), before trusting these results.\n"
+            + "".join(f"  - {note}\n" for note in isolation.notes) + bar)
+
+
+class _ZygoteChild:
+    """A worker forked by the warm pool: Popen's poll/wait/kill over the zygote connection."""
+
+    def __init__(self, pid: int, connection: socket.socket):
+        self.pid, self.connection, self.returncode = pid, connection, None
+
+    def _read_exit(self, timeout: float | None) -> None:
+        if self.returncode is not None:
+            return
+        try:
+            if not select.select([self.connection], [], [], timeout)[0]:
+                return
+            data = self.connection.recv(4096)
+        except OSError:
+            data = b""
+        try:
+            message = json.loads(data) if data else {"exit": -9}
+        except ValueError:
+            message = {"exit": -9}
+        if type(message.get("exit")) is int:
+            self.returncode = message["exit"]
+            self.connection.close()
+
+    def poll(self) -> int | None:
+        self._read_exit(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._read_exit(timeout)
+        if self.returncode is None:
+            raise subprocess.TimeoutExpired("worker", timeout or 0)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                self.connection.send(b'{"kill": true}')
+            except OSError:
+                pass
+
+
+def _spawn_from_zygote(path: str, config: dict, fds: list[int], timeout: float) -> _ZygoteChild:
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        connection.settimeout(timeout)
+        connection.connect(path)
+        socket.send_fds(connection, [json.dumps({"spawn": config}).encode()], fds)
+        reply = json.loads(connection.recv(4096) or b"{}")
+        connection.settimeout(None)
+    except (OSError, ValueError) as error:
+        connection.close()
+        raise GraderFault(f"the warm worker pool at {path} did not start a worker ({error}); "
+                          f"grade with AUTOGRADER_WARM=0 to bypass it") from None
+    if type(reply.get("pid")) is not int:
+        connection.close()
+        raise GraderFault(f"the warm worker pool at {path} refused to start a worker")
+    return _ZygoteChild(reply["pid"], connection)
 
 
 class _OutputCollector(threading.Thread):
@@ -118,32 +231,6 @@ class _OutputCollector(threading.Thread):
         return (bytes(self.head) + middle.encode() + bytes(self.tail)).decode("utf-8", "replace")
 
 
-def _limit_child(spec: WorkerSpec) -> None:
-    """Runs in the child between fork and exec: own session, limits, no network."""
-    os.setsid()
-    try:  # die with the trusted process, whatever kills it
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-    mb = 1 << 20
-    for limit, value in (
-        (resource.RLIMIT_AS, spec.memory_mb * mb),
-        (resource.RLIMIT_CPU, spec.cpu_seconds),
-        (resource.RLIMIT_NOFILE, spec.open_files),
-        (resource.RLIMIT_FSIZE, spec.file_size_mb * mb),
-        (resource.RLIMIT_NPROC, spec.processes),
-        (resource.RLIMIT_CORE, 0),
-    ):
-        try:
-            resource.setrlimit(limit, (value, value))
-        except (ValueError, OSError):
-            pass
-    try:
-        ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
-    except OSError:
-        pass
-
-
 class WorkerProcess:
     """A running worker: its process, its channel, its private directory and its output."""
 
@@ -152,37 +239,40 @@ class WorkerProcess:
         self.process, self.channel, self.root, self._output, self._fds = process, channel, root, output, fds
 
     @classmethod
-    def start(cls, spec: WorkerSpec) -> "WorkerProcess":
+    def start(cls, spec: WorkerSpec, isolation: Isolation | None = None) -> "WorkerProcess":
+        """Start a worker (forked by the warm pool when one serves this process) under `isolation`."""
+        isolation = isolation or probe_isolation()
         root = Path(tempfile.mkdtemp(prefix="autograder-worker-"))
         work = root / "work"
         shutil.copytree(spec.submission_dir, work, symlinks=False)
-        runtime = root / "runtime" / "_autograder_runtime"
-        shutil.copytree(RUNTIME_DIR, runtime, ignore=shutil.ignore_patterns("__pycache__"))
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
         out_r, out_w = os.pipe()
+        limits = {"memory_mb": spec.memory_mb, "cpu_seconds": spec.cpu_seconds, "processes": spec.processes,
+                  "open_files": spec.open_files, "file_size_mb": spec.file_size_mb}
         config = {
-            "submission_dir": str(work), "module": spec.module, "module_file": str(work / f"{spec.module}.py"),
-            "preload": list(spec.preload), "forbidden_calls": list(spec.forbidden_calls),
-            "fds": [to_worker_r, from_worker_w],
+            "submission_dir": str(work), "module": spec.module, "preload": list(spec.preload),
+            "forbidden_calls": list(spec.forbidden_calls), "environment": dict(WORKER_ENVIRONMENT),
+            "isolation": {"mode": isolation.mode, "submission_dir": str(work), "new_root": str(root / "root"),
+                          "limits": limits},
         }
-        bootstrap = (
-            "import sys; sys.path.insert(0, sys.argv[2]); sys.argv[2:] = []; "
-            "from _autograder_runtime.worker import main; main()"
-        )
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8", "TMPDIR": str(work),
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1",
-        }
-        for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-            if key in os.environ:
-                env[key] = os.environ[key]
-        process = subprocess.Popen(
-            [spec.python, "-I", "-c", bootstrap, json.dumps(config), str(root / "runtime")],
-            cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
-            pass_fds=(to_worker_r, from_worker_w), preexec_fn=lambda: _limit_child(spec),
-        )
+        try:
+            if spec.zygote:
+                process = _spawn_from_zygote(spec.zygote, config, [to_worker_r, from_worker_w, out_w],
+                                             spec.start_seconds)
+            else:
+                config["fds"] = [to_worker_r, from_worker_w]
+                runtime = _runtime_copy(root)
+                process = subprocess.Popen(
+                    [spec.python, "-I", "-c", BOOTSTRAP.format(module="worker"), json.dumps(config), str(runtime)],
+                    cwd=work, env=dict(WORKER_ENVIRONMENT, HOME=str(work), TMPDIR=str(work)),
+                    stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(to_worker_r, from_worker_w),
+                )
+        except BaseException:
+            for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w, out_r, out_w):
+                os.close(fd)
+            shutil.rmtree(root, ignore_errors=True)
+            raise
         for fd in (to_worker_r, from_worker_w, out_w):
             os.close(fd)
         output = _OutputCollector(out_r, spec.output_kb * 1024)
@@ -194,23 +284,30 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """Kill the worker's whole process group (children included) and clean up."""
+        self._signal_group()
+        self.wait_dead()
+
+    def _signal_group(self) -> None:
+        if self.process.returncode is not None:
+            return  # reaped: its pid may belong to someone else now
+        if isinstance(self.process, _ZygoteChild):
+            self.process.kill()  # the zygote is the parent: it kills before it reaps
+            return
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
-            pass
-        self.wait_dead()
+            self.process.kill()
 
     def wait_dead(self, grace: float = 1.0) -> None:
         """Give a dying worker `grace` seconds to finish on its own, then kill it."""
         try:
             self.process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)  # orphans left in the group
-        except (ProcessLookupError, PermissionError):
-            pass
+            self._signal_group()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
         self._cleanup()
 
     def stop(self) -> None:

@@ -222,28 +222,52 @@ class Server:
             self.handle(header, buffers)
 
 
-def prepare(config: dict) -> None:
-    """Preload libraries, pin torch to one thread, install the guard: before student code."""
-    for name in config.get("preload", []):
+def preload(names: list[str]) -> None:
+    """Import the libraries the assignment uses, torch pinned to one thread (safe to fork after)."""
+    for name in names:
         module = importlib.import_module(name)
         if name == "torch":
             module.set_num_threads(1)
             module.set_num_interop_threads(1)
-    if config.get("forbidden_calls"):
-        from .guard import install_guard
+    from . import guard, isolation, probes  # noqa: F401  (loaded now: the sandbox hides this package)
 
-        install_guard(config["forbidden_calls"])
+
+def run(config: dict) -> None:
+    """Guard, isolate, report the measures, then import the submission and serve; never returns."""
+    channel = Channel(*config["fds"])
+    try:
+        if config.get("forbidden_calls"):
+            from .guard import install_guard
+
+            install_guard(config["forbidden_calls"])
+        from .isolation import IsolationFailed, isolate, working_paths
+
+        plan = config.get("isolation") or {"mode": "none", "submission_dir": config["submission_dir"]}
+        measures = isolate(plan)
+    except BaseException as error:  # before any student code: the grader's or the machine's fault
+        channel.send({"error": {"type": "IsolationFailed", "message": f"{type(error).__name__}: {error}"[:2000],
+                                "traceback": ""}}, [])
+        os._exit(0)
+    submission, temporary = working_paths(plan)
+    os.environ.clear()
+    os.environ.update(config.get("environment", {}), HOME=submission, TMPDIR=temporary)
+    config = dict(config, submission_dir=submission, module_file=os.path.join(submission, config["module"] + ".py"))
+    os.chdir(submission)
+    channel.send({"isolated": measures}, [])
+    server = Server(config)
+    server.serve()
+    try:
+        sys.stdout.flush()
+    except BaseException:
+        pass
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv if argv is None else argv
     config = json.loads(argv[1])
-    prepare(config)
-    os.chdir(config["submission_dir"])
-    server = Server(config)
-    server.serve()
-    sys.stdout.flush()
-    os._exit(0)
+    preload(config.get("preload", []))
+    run(config)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,160 @@
+"""The warm worker pool: a process that has loaded numpy and torch and forks workers on demand.
+
+Started once per batch with a clean environment (nothing of the grader in its memory), it
+accepts spawn requests on a SOCK_SEQPACKET unix socket: a JSON worker configuration plus the
+worker's three descriptors (request pipe, reply pipe, output pipe). The forked child runs the
+same `worker.run` as a freshly started worker, so the isolation is identical. On the request's
+connection the zygote answers {"pid": N}, kills the worker's process group on {"kill": true} or
+when the connection closes, and reports {"exit": code} when the worker is reaped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+
+from . import worker
+
+MAX_REQUEST_BYTES = 1 << 20
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class Zygote:
+    def __init__(self, listener: socket.socket):
+        self.listener = listener
+        self.selector = selectors.DefaultSelector()
+        self.children: dict[int, socket.socket] = {}      # worker pid -> its request connection
+        self.connections: dict[int, int | None] = {}      # connection fd -> worker pid
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
+        os.set_blocking(wake_read, False)
+        self.wake_read = wake_read
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(wake_write)
+        self.wake_write = wake_write
+
+    def serve(self) -> None:
+        self.selector.register(self.listener, selectors.EVENT_READ, "accept")
+        self.selector.register(self.wake_read, selectors.EVENT_READ, "reap")
+        while True:
+            for key, _ in self.selector.select():
+                if key.data == "accept":
+                    try:
+                        connection, _ = self.listener.accept()
+                    except OSError:
+                        continue
+                    self.connections[connection.fileno()] = None
+                    self.selector.register(connection, selectors.EVENT_READ, "request")
+                elif key.data == "reap":
+                    try:
+                        os.read(self.wake_read, 4096)
+                    except BlockingIOError:
+                        pass
+                    self.reap()
+                else:
+                    self.on_request(key.fileobj)
+
+    def on_request(self, connection: socket.socket) -> None:
+        try:
+            data, fds, _, _ = socket.recv_fds(connection, MAX_REQUEST_BYTES, 4)
+        except OSError:
+            data, fds = b"", []
+        pid = self.connections.get(connection.fileno())
+        if not data:  # the trusted side is gone: so is its worker
+            self.kill(pid)
+            self.drop(connection)
+            return
+        try:
+            request = json.loads(data)
+        except ValueError:
+            request = {}
+        if request.get("kill"):
+            self.kill(pid)
+        elif "spawn" in request and pid is None and len(fds) == 3:
+            self.spawn(connection, request["spawn"], fds)
+        for fd in fds:
+            os.close(fd)
+
+    def spawn(self, connection: socket.socket, config: dict, fds: list[int]) -> None:
+        pid = os.fork()
+        if pid == 0:
+            self.become_worker(config, fds)
+        self.children[pid] = connection
+        self.connections[connection.fileno()] = pid
+        connection.send(json.dumps({"pid": pid}).encode())
+
+    def become_worker(self, config: dict, fds: list[int]) -> None:
+        """In the forked child: drop the zygote's state, wire the descriptors, run the worker."""
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            request_fd, reply_fd, output_fd = fds
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.dup2(output_fd, 1)
+            os.dup2(output_fd, 2)
+            os.dup2(request_fd, 3, inheritable=False)
+            os.dup2(reply_fd, 4, inheritable=False)
+            os.closerange(5, 65536)
+            sys.stdout = open(1, "w", closefd=False, buffering=1)
+            sys.stderr = open(2, "w", closefd=False, buffering=1)
+            worker.run(dict(config, fds=[3, 4]))
+        finally:
+            os._exit(70)
+
+    def kill(self, pid: int | None) -> None:
+        if pid is not None and pid in self.children:  # not reaped yet: the pid is still ours
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            connection = self.children.pop(pid, None)
+            if connection is None:
+                continue  # an orphan we adopted as subreaper
+            try:
+                os.killpg(pid, signal.SIGKILL)  # whatever the worker left in its group
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                connection.send(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode())
+            except OSError:
+                pass
+            self.connections[connection.fileno()] = -1
+
+    def drop(self, connection: socket.socket) -> None:
+        self.selector.unregister(connection)
+        self.connections.pop(connection.fileno(), None)
+        connection.close()
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    os.setsid()
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)          # PR_SET_PDEATHSIG: die with the trusted side
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # adopt orphans, so none outlive the pool
+    worker.preload(config.get("preload", []))
+    listener = socket.socket(fileno=config["listener_fd"])
+    Zygote(listener).serve()
+
+
+if __name__ == "__main__":
+    main()
