@@ -1,8 +1,9 @@
 """Scan a student release for what must never reach students.
 
 Solution code (the lines inside BEGIN/END SOLUTION regions that the README does not
-already spell out), hidden tests (their names, file names and distinctive lines), and
-grading secrets (hidden test-id patterns, solution markers, the course's own paths).
+already spell out; a public test may share a line or two of a region with the solution,
+as an oracle does, but not three), hidden tests (their names, file names and distinctive
+lines), and grading secrets (hidden test ids, solution markers, the course's own path).
 """
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ class SubmitReport:
 def default_copy(course: Course, assignment: Assignment) -> Path:
     """The student's working copy: assignments/<id>/ in the course repository, else this folder."""
     release = course.release_dir(assignment)
-    return release if release.is_dir() else Path.cwd()
+    return Path.cwd() if not release.is_dir() and (Path.cwd() / assignment.module).is_file() else release
 
 
 def graded_copy(assignment: Assignment, source: Path, target: Path) -> Path:

@@ -218,6 +218,9 @@ def verifiable(course: Course, name: str, stream) -> list[Assignment]:
 
 
 def print_table(verdicts: list[Verdict], stream) -> None:
+    if not verdicts:
+        print("nothing to verify: no assignment has both a reference solution and a suite", file=stream)
+        return
     widths = [max(len(getattr(v, f)) for v in verdicts) for f in ("assignment", "subject", "expected", "got")]
     headers = ("assignment", "subject", "expected", "got")
     widths = [max(w, len(h)) for w, h in zip(widths, headers)]
@@ -235,11 +238,17 @@ def main(*, assignment: str, config: str | None = None, jobs: int | None = None,
     course = load_course(config)
     targets = verifiable(course, assignment, stream)
     with tempfile.TemporaryDirectory(prefix="autograder-verify-") as scratch:
-        planned = [job for target in targets for job in plan_jobs(course, target, Path(scratch))]
+        planned, broken = [], []
+        for target in targets:
+            try:
+                planned += plan_jobs(course, target, Path(scratch))
+            except AutograderError as error:  # the suite does not even collect: that row fails, the others run
+                broken.append(Verdict(target.id, "suite", "collects", "error", False, str(error).splitlines()[0][:300]))
         # The full-suite runs are the longest: start them first so the pool stays busy.
         planned.sort(key=lambda job: job.subject not in ("reference", "stub"))
-        verdicts = run_jobs(planned, jobs or default_jobs())
-    verdicts.sort(key=lambda v: (v.assignment, v.subject not in ("reference", "stub"), v.subject != "reference", v.subject))
+        verdicts = broken + run_jobs(planned, jobs or default_jobs())
+    rank = {"suite": 0, "reference": 1, "stub": 2}
+    verdicts.sort(key=lambda v: (v.assignment, rank.get(v.subject, 3), v.subject))
     print_table(verdicts, stream)
     bad = [v for v in verdicts if not v.ok]
     mutants = sum(v.subject.startswith("mutant") for v in verdicts)
