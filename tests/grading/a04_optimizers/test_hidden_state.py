@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from a04_oracle import (HYPERPARAMETERS, assert_trajectory, problems, random_tensor,
+from a04_oracle import (HYPERPARAMETERS, check_trajectory, problems, random_tensor,
                         student_trajectory, torch_trajectories, torch_trajectory)
 from autograder.boundary import StudentError
 from autograder.testing import assert_close
@@ -44,21 +44,21 @@ def test_trajectory_resumed_from_a_returned_state(student, name, data, problem, 
     param, grads = problem
     split = min(split, len(grads))
     step = getattr(student, name)
-    prefix, saved_state = student_trajectory(step, param, grads[:split], **hyper)
-    saved_param = prefix[-1]
+    rest = grads[split:] or [grads[0] * -1.0]
+    expected = torch_trajectory(name, param, grads[:split] + rest, **hyper)
+    saved_param, saved_state = check_trajectory(step, param, grads[:split], expected[:split],
+                                                f"{name}({hyper})", **hyper)
     # other work in between: a fresh trajectory on an unrelated parameter
     other = random_tensor(branch_seed, (2, 3))
     student_trajectory(step, other, [other * 0.5, other * -0.25], **hyper)
 
-    rest = grads[split:] or [grads[0] * -1.0]
-    expected = torch_trajectory(name, param, grads[:split] + rest, **hyper)[split:]
-    actual, _ = student_trajectory(step, saved_param, rest, state=saved_state, **hyper)
-    assert_trajectory(actual, expected, f"{name}({hyper}) resumed after step {split}")
+    check_trajectory(step, saved_param, rest, expected[split:],
+                     f"{name}({hyper}) resumed after step {split}", state=saved_state, **hyper)
 
     branch = list(random_tensor(branch_seed + 1, (3, *param.shape)).unbind(0))
     expected = torch_trajectory(name, param, grads[:split] + branch, **hyper)[split:]
-    actual, _ = student_trajectory(step, saved_param, branch, state=saved_state, **hyper)
-    assert_trajectory(actual, expected, f"{name}({hyper}) resumed a second time after step {split}")
+    check_trajectory(step, saved_param, branch, expected,
+                     f"{name}({hyper}) resumed a second time after step {split}", state=saved_state, **hyper)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
@@ -68,10 +68,9 @@ def test_empty_state_starts_a_new_trajectory(student, name, data, problem):
     hyper = data.draw(HYPERPARAMETERS[name], label="hyperparameters")
     param, grads = problem
     step = getattr(student, name)
-    student_trajectory(step, param, grads, **hyper)
     expected = torch_trajectory(name, param, grads, **hyper)
-    actual, _ = student_trajectory(step, param, grads, **hyper)
-    assert_trajectory(actual, expected, f"{name}({hyper}) run again from an empty state")
+    check_trajectory(step, param, grads, expected, f"{name}({hyper})", **hyper)
+    check_trajectory(step, param, grads, expected, f"{name}({hyper}) run again from an empty state", **hyper)
 
 
 INVALID = [
@@ -128,5 +127,4 @@ def test_edge_hyperparameters_are_accepted_and_match_torch(student, name, hyper)
     param = random_tensor(2**26, (3, 2))
     grads = list(random_tensor(2**26 + 1, (4, 3, 2)).unbind(0))
     expected = torch_trajectory(name, param, grads, **hyper)
-    actual, _ = student_trajectory(getattr(student, name), param, grads, **hyper)
-    assert_trajectory(actual, expected, f"{name}({hyper})")
+    check_trajectory(getattr(student, name), param, grads, expected, f"{name}({hyper})", **hyper)

@@ -9,17 +9,16 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from a04_oracle import (HYPERPARAMETERS, adam_hyperparameters, assert_trajectory, averaging, epsilons,
-                        hidden_seeds, problems, random_tensor, student_trajectory, torch_trajectory)
+from a04_oracle import (HYPERPARAMETERS, adam_hyperparameters, averaging, check_trajectory, epsilons,
+                        hidden_seeds, problems, random_tensor, torch_trajectory)
 from autograder.strategies import shapes
 from autograder.testing import FLOAT32
 
 
-def check(student, name, problem, hyper, **compare):
+def check(student, name, problem, hyper, tol=None):
     param, grads = problem
     expected = torch_trajectory(name, param, grads, **hyper)
-    actual, _ = student_trajectory(getattr(student, name), param, grads, **hyper)
-    assert_trajectory(actual, expected, f"{name}({hyper})", **compare)
+    check_trajectory(getattr(student, name), param, grads, expected, f"{name}({hyper})", tol=tol, **hyper)
 
 
 @st.composite
