@@ -362,6 +362,12 @@ class Tolerances:
     # ~|f'| ulp(x) and the quotient by ~1e-11; rounding of f itself adds eps |f| / h ~ 1e-9
     # for |f| ~ 100. A one-sided difference is off by h |f''| / 2 ~ 5e-6.
     NUMERICAL_GRADIENT = Tolerance(rtol=1e-7, atol=1e-7)
+
+    @staticmethod
+    def numerical_gradient(f_scale: float, h: float) -> Tolerance:
+        """NUMERICAL_GRADIENT widened by f's own rounding, eps |f| / h, which shows as soon as
+        the evaluation points differ by an ulp (restore-in-place drift): 20x for margin."""
+        return Tolerance(rtol=1e-7, atol=1e-7 + 20 * float(np.finfo(np.float64).eps) * (1.0 + f_scale) / h)
     # Numerical vs analytic gradient: truncation h^2 |f'''| / 6 plus rounding eps |f| / h.
     ANALYTIC = Tolerance(rtol=1e-6, atol=1e-6)
     # gradient_check's value, student vs reference: a relative error of two gradients whose
