@@ -140,6 +140,13 @@ def _locate_module(unpacked: Path, assignment: Assignment, label: str) -> tuple[
     raise IntakeError(f"{label}: no {module} found; the submission must contain the file {module}")
 
 
+def _drop_release_files(directory: Path, assignment: Assignment) -> None:
+    """A whole release folder was submitted: its public tests and config are ours, not the student's code."""
+    if (directory / "grading.yaml").is_file() and (directory / "tests" / "grading" / assignment.id).is_dir():
+        shutil.rmtree(directory / "tests" / "grading" / assignment.id)
+        (directory / "grading.yaml").unlink()
+
+
 def _hash_tree(directory: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
@@ -173,6 +180,7 @@ def stage_submission(source: Path, assignment: Assignment, staging: Path) -> Sta
     else:
         raise IntakeError(f"{label}: not a submission: give a folder, a .py, a .ipynb, a .zip or a .tar.gz")
     directory, notes = _locate_module(unpacked, assignment, label)
+    _drop_release_files(directory, assignment)
     return StagedSubmission(
         name=name, source=str(source), directory=directory, module_file=directory / assignment.module,
         sha256=_hash_tree(directory), notes=notes,

@@ -140,3 +140,16 @@ def test_scan_finds_solution_code_pasted_into_a_release():
     leaks = scan_release(course, assignment, files)
     assert any(leak.startswith("toy.py:") and "solution code from" in leak for leak in leaks)
     assert not any(leak.startswith("extra.md") for leak in leaks)  # too short to be a leak: `self.count += n`
+
+
+def test_a_whole_release_folder_submitted_is_graded_by_its_module(cli, course, tmp_path):
+    assert release(cli, course, "a99").returncode == 0
+    folder = course / "assignments" / "a99_toy"
+    archive = shutil.make_archive(str(tmp_path / "zipped"), "zip", folder)
+    done = cli("--config", str(course / "grading.yaml"), "grade", "a99", f"stub={folder}", f"zipped={archive}",
+               "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("stub", "zipped"):
+        result = json.loads((tmp_path / "out" / name / "result.json").read_text())
+        assert (result["status"], result["score"]) == ("graded", 0), result["reason"]   # not refused for our tests' imports
+        assert any("NotImplementedError: Task 1: double" in t["feedback"] for t in result["tests"])
