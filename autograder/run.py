@@ -6,6 +6,7 @@ leaves the outcomes it reached. `python -m autograder.run REQUEST.json` is the c
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -14,9 +15,11 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from autograder import records
 from autograder.errors import GraderFault
+from autograder.sandbox import ISOLATION_ENV, ZYGOTE_ENV, Isolation, hidden_files_warning, probe_isolation
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,45 @@ def list_tests(course_file: Path, assignment_id: str, suite_dir: Path) -> list[s
         return [line for line in listing.read_text().splitlines() if line]
 
 
-def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = None) -> records.SuiteRun:
-    """Run the suite in a child; never raises for what the child or the student did."""
+def warm_by_default() -> bool:
+    """The warm pool grades unless AUTOGRADER_WARM=0 asks for a fresh process per submission."""
+    return os.environ.get("AUTOGRADER_WARM", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(isolation: Isolation, request: RunRequest) -> None:
+    """Print the loud hidden-files warning once per batch process (not for public-only checks)."""
+    warning = hidden_files_warning(isolation)
+    if warning and request.visibility != "public" and warning not in _WARNED:
+        _WARNED.add(warning)
+        print(warning, file=sys.stderr, flush=True)
+
+
+def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = None, pool: Any = None,
+              warm: bool | None = None) -> records.SuiteRun:
+    """Run the suite in a trusted child; never raises for what the child or the student did.
+
+    By default the child is forked by the batch's warm pool (`pool`, or a shared one for the
+    assignment's preload); `warm=False` (or AUTOGRADER_WARM=0) starts a fresh process instead.
+    """
     Path(request.outcomes_file).write_text("")
+    warm = warm_by_default() if warm is None else warm
+    if warm:
+        if pool is None:
+            from autograder.pool import shared_pool
+
+            pool = shared_pool(_preload(request))
+        _warn_once(pool.isolation, request)
+        fault = pool.run(request, timeout=timeout, log_file=log_file)
+        return read_outcomes(Path(request.outcomes_file), fault)
+    isolation = probe_isolation()
+    _warn_once(isolation, request)
     log = open(log_file, "w") if log_file else subprocess.DEVNULL
-    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
+               **{ISOLATION_ENV: json.dumps(isolation.as_dict())})
+    env.pop(ZYGOTE_ENV, None)
     fault = None
     try:
         child = subprocess.Popen([sys.executable, "-m", "autograder.run", json.dumps(asdict(request))],
@@ -78,6 +115,17 @@ def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = No
         if log_file:
             log.close()
     return read_outcomes(Path(request.outcomes_file), fault)
+
+
+@functools.lru_cache(maxsize=16)
+def _preload_of(course_file: str, assignment: str) -> tuple[str, ...]:
+    from autograder.config import load_course
+
+    return tuple(load_course(course_file).assignment(assignment).preload)
+
+
+def _preload(request: RunRequest) -> tuple[str, ...]:
+    return _preload_of(request.course_file, request.assignment)
 
 
 def read_outcomes(path: Path, fault: str | None) -> records.SuiteRun:

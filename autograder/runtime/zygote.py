@@ -9,6 +9,7 @@ when the connection closes, and reports {"exit": code} when the worker is reaped
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import selectors
@@ -23,6 +24,10 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 class Zygote:
+    """A fork server: one forked child per request connection, reaped and reported on it."""
+
+    fds_per_request = 3
+
     def __init__(self, listener: socket.socket):
         self.listener = listener
         self.selector = selectors.DefaultSelector()
@@ -73,7 +78,7 @@ class Zygote:
             request = {}
         if request.get("kill"):
             self.kill(pid)
-        elif "spawn" in request and pid is None and len(fds) == 3:
+        elif "spawn" in request and pid is None and len(fds) == self.fds_per_request:
             self.spawn(connection, request["spawn"], fds)
         for fd in fds:
             os.close(fd)
@@ -81,29 +86,34 @@ class Zygote:
     def spawn(self, connection: socket.socket, config: dict, fds: list[int]) -> None:
         pid = os.fork()
         if pid == 0:
-            self.become_worker(config, fds)
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                self.listener.close()
+                self.selector.close()
+                for fd in [*self.connections, self.wake_read, self.wake_write]:
+                    if fd != connection.fileno():
+                        os.close(fd)
+                self.child(config, fds)
+            finally:
+                os._exit(70)
         self.children[pid] = connection
         self.connections[connection.fileno()] = pid
         connection.send(json.dumps({"pid": pid}).encode())
 
-    def become_worker(self, config: dict, fds: list[int]) -> None:
-        """In the forked child: drop the zygote's state, wire the descriptors, run the worker."""
-        try:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            request_fd, reply_fd, output_fd = fds
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(devnull, 0)
-            os.dup2(output_fd, 1)
-            os.dup2(output_fd, 2)
-            os.dup2(request_fd, 3, inheritable=False)
-            os.dup2(reply_fd, 4, inheritable=False)
-            os.closerange(5, 65536)
-            sys.stdout = open(1, "w", closefd=False, buffering=1)
-            sys.stderr = open(2, "w", closefd=False, buffering=1)
-            worker.run(dict(config, fds=[3, 4]))
-        finally:
-            os._exit(70)
+    def child(self, config: dict, fds: list[int]) -> None:
+        """In the forked child: wire the descriptors, run the worker (never returns)."""
+        request_fd, reply_fd, output_fd = (fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in fds)  # out of the way
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        os.dup2(request_fd, 3, inheritable=False)
+        os.dup2(reply_fd, 4, inheritable=False)
+        os.closerange(5, 65536)
+        sys.stdout = open(1, "w", closefd=False, buffering=1)
+        sys.stderr = open(2, "w", closefd=False, buffering=1)
+        worker.run(dict(config, fds=[3, 4]))
 
     def kill(self, pid: int | None) -> None:
         if pid is not None and pid in self.children:  # not reaped yet: the pid is still ours
@@ -152,6 +162,9 @@ def main() -> None:
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)          # PR_SET_PDEATHSIG: die with the trusted side
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # adopt orphans, so none outlive the pool
     worker.preload(config.get("preload", []))
+    import gc
+
+    gc.freeze()  # forked workers share the preloaded heap instead of copying it on their first collection
     listener = socket.socket(fileno=config["listener_fd"])
     Zygote(listener).serve()
 

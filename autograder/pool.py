@@ -1,0 +1,204 @@
+"""Warm processes for a batch: a trusted server forking one pytest run per submission, and a zygote.
+
+The trusted server has imported pytest, hypothesis, numpy, torch (one thread, no ops run, no
+CUDA) and the grading plugin once; each submission's suite runs in a freshly forked child, so it
+still starts from clean state. The zygote (runtime/zygote.py) forks the sandboxed workers of those
+children. Neither pays the torch import per submission.
+"""
+from __future__ import annotations
+
+import atexit
+import gc
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+from autograder.errors import GraderFault
+from autograder.runtime.zygote import Zygote
+from autograder.sandbox import (BOOTSTRAP, ISOLATION_ENV, WORKER_ENVIRONMENT, ZYGOTE_ENV, _runtime_copy,
+                                probe_isolation)
+
+TRUSTED_PRELOAD = ("numpy", "torch", "hypothesis", "pytest", "autograder.plugin", "autograder.testing",
+                   "autograder.strategies")
+
+
+class TrustedServer(Zygote):
+    """Forks one pytest run per request; the request's one descriptor becomes its stdout/stderr."""
+
+    fds_per_request = 1
+
+    def child(self, config: dict, fds: list[int]) -> None:
+        import pytest
+
+        from autograder.run import RunRequest, pytest_arguments
+
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(fds[0], 1)
+        os.dup2(fds[0], 2)
+        code = pytest.main(pytest_arguments(RunRequest(**config)))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0 if code in (0, 1) else int(code))
+
+
+def _preload_trusted() -> None:
+    import importlib
+
+    for name in TRUSTED_PRELOAD:
+        module = importlib.import_module(name)
+        if name == "torch":
+            module.set_num_threads(1)  # a forking process must never have run a threaded op
+    _warm_up_hypothesis()
+    gc.freeze()  # children skip the preloaded heap in gc.collect (hypothesis calls it) and share its pages
+
+
+def _warm_up_hypothesis() -> None:
+    """Run one trivial example, so hypothesis' one-time set-up (random registration) is inherited."""
+    from hypothesis import given, settings, strategies
+
+    @settings(max_examples=1, database=None, derandomize=True, deadline=None)
+    @given(strategies.integers())
+    def warm(value: int) -> None:
+        pass
+
+    warm()
+
+
+def serve(argv: list[str]) -> None:
+    """`python -m autograder.pool CONFIG`: the trusted server's main."""
+    import ctypes
+    import signal
+
+    config = json.loads(argv[1])
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)              # PR_SET_CHILD_SUBREAPER
+    _preload_trusted()
+    TrustedServer(socket.socket(fileno=config["listener_fd"])).serve()
+
+
+def _listener(path: Path) -> socket.socket:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(str(path))
+    listener.listen(64)
+    listener.set_inheritable(True)
+    return listener
+
+
+class WarmPool:
+    """The batch's warm trusted server and zygote; `run` grades one request in a forked child."""
+
+    def __init__(self, preload: tuple[str, ...]):
+        self.preload = tuple(preload)
+        self.isolation = probe_isolation()
+        self.directory = Path(tempfile.mkdtemp(prefix="autograder-pool-"))
+        zygote_listener = _listener(self.directory / "zygote.sock")
+        server_listener = _listener(self.directory / "server.sock")
+        runtime = _runtime_copy(self.directory)
+        zygote_config = {"listener_fd": zygote_listener.fileno(), "preload": list(self.preload)}
+        self.zygote = subprocess.Popen(
+            [sys.executable, "-I", "-c", BOOTSTRAP.format(module="zygote"), json.dumps(zygote_config), str(runtime)],
+            env=dict(WORKER_ENVIRONMENT), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            pass_fds=(zygote_listener.fileno(),),
+        )
+        environment = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
+                           **{ISOLATION_ENV: json.dumps(self.isolation.as_dict()),
+                              ZYGOTE_ENV: str(self.directory / "zygote.sock")})
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "autograder.pool", json.dumps({"listener_fd": server_listener.fileno()})],
+            env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(server_listener.fileno(),),
+        )
+        zygote_listener.close()
+        server_listener.close()
+        self.closed = False
+
+    def run(self, request, *, timeout: float, log_file: Path | None = None) -> str | None:
+        """Run the suite of `request` in a forked trusted child; returns a fault or None."""
+        if self.server.poll() is not None or self.zygote.poll() is not None:
+            raise GraderFault("the warm grading pool stopped; rerun the batch (or set AUTOGRADER_WARM=0)")
+        log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log_file else os.open(os.devnull, os.O_WRONLY)
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            connection.connect(str(self.directory / "server.sock"))
+            socket.send_fds(connection, [json.dumps({"spawn": asdict(request)}).encode()], [log])
+            os.close(log)
+            log = -1
+            if not _wait_readable(connection, 600):
+                return "the warm trusted server did not start the run"
+            reply = json.loads(connection.recv(4096) or b"{}")
+            if type(reply.get("pid")) is not int:
+                return "the warm trusted server refused the run"
+            code = _receive_exit(connection, timeout)
+            if code is None:
+                connection.send(b'{"kill": true}')
+                _receive_exit(connection, 60)
+                return "timeout"
+            return None if code in (0, 1) else f"the trusted test run exited with code {code}"
+        finally:
+            if log >= 0:
+                os.close(log)
+            connection.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for process in (self.server, self.zygote):
+            process.kill()
+            process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> "WarmPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _wait_readable(connection: socket.socket, timeout: float) -> bool:
+    return bool(select.select([connection], [], [], timeout)[0])
+
+
+def _receive_exit(connection: socket.socket, timeout: float) -> int | None:
+    if not _wait_readable(connection, timeout):
+        return None
+    try:
+        message = json.loads(connection.recv(4096) or b'{"exit": -9}')
+    except (OSError, ValueError):
+        return -9
+    return message.get("exit") if type(message.get("exit")) is int else -9
+
+
+_POOLS: dict[tuple[str, ...], WarmPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def shared_pool(preload: tuple[str, ...]) -> WarmPool:
+    """The process's pool for this preload set, started on first use and closed at exit."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(tuple(preload))
+        if pool is None or pool.closed:
+            pool = _POOLS[tuple(preload)] = WarmPool(preload)
+            if len(_POOLS) == 1:
+                atexit.register(close_shared_pools)
+        return pool
+
+
+def close_shared_pools() -> None:
+    with _POOLS_LOCK:
+        for pool in _POOLS.values():
+            pool.close()
+        _POOLS.clear()
+
+
+if __name__ == "__main__":
+    serve(sys.argv)
