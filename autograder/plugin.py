@@ -22,6 +22,7 @@ from autograder.boundary import (CallLimits, Probe, Session, StudentError, Stude
 from autograder.errors import GraderFault
 from autograder.config import Assignment, Course, load_course
 from autograder.sandbox import WorkerSpec, probe_isolation
+from autograder.score import feedback_level
 
 GRADER_FAULTS = (NameError, ImportError, SyntaxError, UnboundLocalError, GraderFault)
 STATE_KEY = pytest.StashKey["GradingState"]()
@@ -44,8 +45,8 @@ class GradingState:
         try:
             relative = Path(item.path).resolve().relative_to(self.suite_dir)
         except ValueError:
-            relative = Path(item.path).name
-        return f"{relative.as_posix()}::{item.nodeid.split('::', 1)[1]}"
+            relative = Path(Path(item.path).name)
+        return f"{relative.as_posix()}::{item.nodeid.split('::', 1)[-1]}"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -96,7 +97,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if STATE_KEY not in config.stash:
         return
-    from hypothesis import settings
+    from hypothesis import Phase, settings
 
     state = _state(config)
     selected, deselected = [], []
@@ -110,8 +111,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         function = getattr(item, "obj", None)
         if group is not None and hasattr(function, "_hypothesis_internal_use_settings"):
             examples = group.examples or state.assignment.examples
+            # Shrinking only pays where the student sees the minimal example (public feedback);
+            # the explain phase never does. Both cost hundreds of worker calls per failure.
+            shows_example = feedback_level(state.assignment, group) == "full"
+            phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if shows_example else [])
             current = function._hypothesis_internal_use_settings
-            function._hypothesis_internal_use_settings = settings(current, max_examples=examples)
+            function._hypothesis_internal_use_settings = settings(current, max_examples=examples, phases=phases)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
