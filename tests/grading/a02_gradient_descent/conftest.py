@@ -270,6 +270,23 @@ def random_graph(seed: int, num_leaves: int, num_ops: int, kinds: tuple[str, ...
     return Graph(tuple(leaves), tuple(ops))
 
 
+def deep_chain(start: float, w: float, x: float, cycles: int = 33) -> Graph:
+    """Leaves v0 = start, v1 = w, v2 = x and a chain of 6 * cycles ops, each on the previous node.
+
+    One cycle: v * w + x, exp, log, - x (the number), * (1/w) (the number). It maps v to v with
+    derivative exactly 1, so all 3 + 6 * cycles grads stay of order 1 (nothing vanishes or
+    explodes), while the leaves w and x collect one path per cycle, all of the same sign:
+    d out / dx = cycles / w, which a grad assigned instead of accumulated misses.
+    """
+    ops: list[Op] = []
+    for _ in range(cycles):
+        last = 2 + len(ops)
+        ops += [Op("mul", (last, 1)), Op("add", (last + 1, 2)), Op("exp", (last + 2,)), Op("log", (last + 3,)),
+                Op("sub_number", (last + 4,), x), Op("mul_number", (last + 5,), 1.0 / w)]
+    ops[0] = Op("mul", (0, 1))                   # the chain starts at v0
+    return Graph((start, w, x), tuple(ops))
+
+
 def single_op_graph(kind: str, seed: int) -> Graph:
     """Leaves v0 (and v1) and one op v2 = kind(v0[, v1]) with operands inside its domain."""
     rng = np.random.default_rng(seed)
@@ -341,6 +358,7 @@ class Graphs:
     tolerance = GRAPH
     random = staticmethod(random_graph)
     single = staticmethod(single_op_graph)
+    deep_chain = staticmethod(deep_chain)
     KINDS = BINARY + WITH_NUMBER + UNARY
     oracle = staticmethod(torch_values_and_grads)
     build = staticmethod(build_student_graph)
