@@ -186,7 +186,8 @@ def judge(job: Job, result: records.SubmissionResult | None) -> Verdict:
                    detail="" if failed else f"every test matching {list(job.mutant.expect_fail)} passes: the suite misses this bug")
 
 
-def run_jobs(jobs: list[Job], parallel: int) -> list[Verdict]:
+def run_jobs(jobs: list[Job], parallel: int, stream=None) -> list[Verdict]:
+    """Grade the jobs `parallel` at a time, printing a progress line as each one finishes."""
     def work(job: Job) -> Verdict:
         if job.context is None:
             return judge(job, None)
@@ -195,8 +196,15 @@ def run_jobs(jobs: list[Job], parallel: int) -> list[Verdict]:
         except Exception as error:  # a bug of ours: this row fails, the others still run
             return Verdict(job.assignment.id, job.subject, job.expected, "crashed", False, f"verify fault: {error!r}"[:300])
 
+    verdicts = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        return list(pool.map(work, jobs))
+        for index, future in enumerate(concurrent.futures.as_completed([pool.submit(work, j) for j in jobs]), 1):
+            verdict = future.result()
+            verdicts.append(verdict)
+            if stream is not None:
+                print(f"[{index}/{len(jobs)}] {verdict.assignment} {verdict.subject}: "
+                      f"{'ok' if verdict.ok else 'VIOLATION'}", file=stream, flush=True)
+    return verdicts
 
 
 def default_jobs() -> int:
@@ -246,7 +254,8 @@ def main(*, assignment: str, config: str | None = None, jobs: int | None = None,
                 broken.append(Verdict(target.id, "suite", "collects", "error", False, str(error).splitlines()[0][:300]))
         # The full-suite runs are the longest: start them first so the pool stays busy.
         planned.sort(key=lambda job: job.subject not in ("reference", "stub"))
-        verdicts = broken + run_jobs(planned, jobs or default_jobs())
+        verdicts = broken + run_jobs(planned, jobs or default_jobs(), stream)
+    print(file=stream)
     rank = {"suite": 0, "reference": 1, "stub": 2}
     verdicts.sort(key=lambda v: (v.assignment, rank.get(v.subject, 3), v.subject))
     print_table(verdicts, stream)
