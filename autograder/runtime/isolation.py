@@ -279,6 +279,8 @@ def probe(modes: list[str], scratch: str) -> dict:
     for mode in modes:
         submission = os.path.join(scratch, mode, "work")
         os.makedirs(submission, exist_ok=True)
+        for directory in (scratch, os.path.dirname(scratch), os.path.dirname(submission)):
+            os.chmod(directory, 0o711)  # like a worker's private folder: traversable, not listable
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:

@@ -307,9 +307,15 @@ def _reject_constant(name: str) -> Any:
     raise ProtocolViolation(f"non-standard JSON constant {name}")
 
 
+# Encoder/decoder objects, not json.dumps/json.loads: an assignment may forbid those functions
+# (the guard disarms them in the worker) and the protocol must still work.
+_JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def pack(header: dict, buffers: list[bytes]) -> bytes:
     header = dict(header, buffers=[len(b) for b in buffers])
-    text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    text = _JSON_ENCODER.encode(header).encode()
     if len(text) > MAX_HEADER_BYTES:
         raise NotEncodable(f"message header of {len(text)} bytes exceeds {MAX_HEADER_BYTES}")
     total = len(text) + sum(len(b) for b in buffers)
@@ -321,7 +327,7 @@ def pack(header: dict, buffers: list[bytes]) -> bytes:
 def parse_header(raw: bytes) -> tuple[dict, list[int]]:
     """Check and parse a header; returns it and the sizes of the buffers that follow."""
     try:
-        header = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        header = _JSON_DECODER.decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise ProtocolViolation(f"malformed message header: {str(error)[:80]}") from None
     if type(header) is not dict:

@@ -93,8 +93,15 @@ class Zygote:
                 self.selector.close()
                 for fd in [*self.connections, self.wake_read, self.wake_write]:
                     if fd != connection.fileno():
-                        os.close(fd)
+                        try:
+                            os.close(fd)
+                        except OSError:
+                            pass
                 self.child(config, fds)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()  # to the child's stderr: the run's log, or the worker's output
             finally:
                 os._exit(70)
         self.children[pid] = connection
