@@ -225,18 +225,33 @@ def _markdown_sections(readme: str) -> list[str]:
     return [s for s in sections if s.strip()]
 
 
+def _task_section(chunk: str, sections: list[str], taken: set[str] | None = None) -> list[str]:
+    """The README sections headed by the tasks this code chunk raises for ('## Task 3.1: ...')."""
+    tasks = re.findall(r'NotImplementedError\("(Task [\d.]*\d)', chunk)
+    found = []
+    for task in dict.fromkeys(tasks):
+        pattern = re.compile(rf"## {re.escape(task)}(?![\d.]\d)")
+        found += [s for s in sections if pattern.match(s) and s not in found]
+    return found
+
+
 def build_notebook(assignment: Assignment, readme: str, stub: str) -> str:
     """The release notebook <id>.ipynb as text: README, graded stub cells, a cell running the public tests."""
     import nbformat
     from nbformat import v4
 
-    cells = [v4.new_markdown_cell(section) for section in _markdown_sections(readme)]
+    sections = _markdown_sections(readme)
+    chunks = module_chunks(stub)
+    placed = {index: _task_section(chunk, sections) for index, chunk in enumerate(chunks)}
+    moved = {section for found in placed.values() for section in found}
+    cells = [v4.new_markdown_cell(section) for section in sections if section not in moved]
     cells.append(v4.new_markdown_cell(
         "## Your code\n\n"
         f"The cells tagged `{GRADED_TAG}` below make up `{assignment.module}`: fill in every "
         "`raise NotImplementedError`. Keep the tags (View > Cell Toolbar > Tags) and the names; "
         "you may add cells, but only tagged cells are graded. Submit this notebook or the .py file."))
-    for chunk in module_chunks(stub):
+    for index, chunk in enumerate(chunks):
+        cells += [v4.new_markdown_cell(section) for section in placed[index]]
         cells.append(v4.new_code_cell(chunk, metadata={"tags": [GRADED_TAG]}))
     cells.append(v4.new_markdown_cell(
         "## Check your work\n\n"

@@ -97,13 +97,11 @@ def stub_source(source: str, filename: str) -> str:
 # --------------------------------------------------------------------------- README
 
 def points_table(assignment: Assignment) -> str:
-    """Markdown table of the assignment's test groups and their points, from grading.yaml."""
+    """A sentence and a markdown table of the assignment's test groups and their points, from grading.yaml."""
     shown = {"public": "public (`autograder check`)", "hidden": "hidden", "after_due": "hidden, after the due date"}
     rows = [f"| {group.name} | {shown[group.visibility]} | {group.points:g} |" for group in assignment.tests]
     public = sum(g.points for g in assignment.tests if g.visibility == "public")
     return "\n".join([
-        "## Points",
-        "",
         f"{assignment.max_score:g} points in all: {public:g} from the public tests you can run with "
         f"`autograder check {assignment.alias}`, {assignment.max_score - public:g} from hidden tests run after you submit.",
         "",
@@ -122,13 +120,13 @@ def readme_text(course: Course, assignment: Assignment) -> str:
     else:
         text = (f"# {assignment.title} (lecture {assignment.lecture})\n\n"
                 f"Fill in every function of `{assignment.module}` that raises `NotImplementedError`; "
-                "the message names its task.\n\n" + POINTS_MARKER + "\n")
+                "the message names its task.\n\n## Points\n\n" + POINTS_MARKER + "\n")
     table = points_table(assignment)
     lines = text.splitlines()
     if any(line.strip() == POINTS_MARKER for line in lines):
         lines = [table if line.strip() == POINTS_MARKER else line for line in lines]
     else:
-        lines += ["", table]
+        lines += ["", "## Points", "", table]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
