@@ -181,7 +181,7 @@ def _evaluate(op: Op, values: list[float]) -> float | None:
         "tanh": lambda: math.tanh(x), "relu": lambda: max(x, 0.0),
         "sigmoid": lambda: 1.0 / (1.0 + math.exp(-x)),
     }[kind]()
-    return out if abs(out) <= 50.0 else None
+    return out if abs(out) <= 10.0 else None
 
 
 @dataclass(frozen=True)
@@ -229,13 +229,12 @@ class Graph:
 
 
 def random_graph(seed: int, num_leaves: int, num_ops: int, kinds: tuple[str, ...] | None = None, *,
-                 leaves: tuple[float, ...] | None = None, chain: bool = False) -> Graph:
-    """A random graph whose values stay in [-50, 50] and away from every kink and pole.
+                 leaves: tuple[float, ...] | None = None) -> Graph:
+    """A random graph whose values stay in [-10, 10] and away from every kink and pole.
 
     Operands come mostly from the last few nodes (depth) and otherwise from anywhere
-    (shared sub-expressions); a fifth of binary ops use one node twice (x * x, x + x).
-    `leaves` fixes the leaf values; `chain` makes every op use the previous node, so the
-    graph is as deep as it has ops.
+    (shared sub-expressions); some use one node twice (x * x, x + x).
+    `leaves` fixes the leaf values (a second graph on the same leaves).
     """
     rng = np.random.default_rng(seed)
     kinds = kinds or BINARY * 3 + WITH_NUMBER + UNARY
@@ -245,18 +244,19 @@ def random_graph(seed: int, num_leaves: int, num_ops: int, kinds: tuple[str, ...
     ops: list[Op] = []
     while len(ops) < num_ops:
         size = len(values)
-        if chain:
-            first = size - 1
-        elif rng.random() < 0.7:
+        if rng.random() < 0.7:
             first = int(rng.integers(max(0, size - 3), size))
         else:
             first = int(rng.integers(size))
         kind = str(rng.choice(kinds))
+        if kind == "relu" and values[first] < 0 and rng.random() < 0.75:
+            kind = "tanh"                            # relu of a negative cuts every path through it
         if kind in BINARY:
-            second = first if rng.random() < 0.2 else int(rng.integers(size))
+            twice = kind in ("add", "mul") and rng.random() < 0.3     # x - x and x / x would cancel
+            second = first if twice else int(rng.integers(size))
             op = Op(kind, (first, second))
-        elif kind == "pow":
-            op = Op(kind, (first,), float(rng.choice(EXPONENTS)))
+        elif kind == "pow":                          # not ** 0 here: it would cut every path through it
+            op = Op(kind, (first,), float(rng.choice([e for e in EXPONENTS if e != 0.0])))
         elif kind in WITH_NUMBER:
             op = Op(kind, (first,), float(np.round(rng.uniform(-3.0, 3.0), 2)) or 1.5)
         else:
