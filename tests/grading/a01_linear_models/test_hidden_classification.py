@@ -64,7 +64,6 @@ def _array_and_axis(draw, min_dims=1):
 
 # --------------------------------------------------------------------------- Task 1.4
 
-@oracle.unshrunk
 @given(seed=seeds(), shape=st.lists(st.integers(1, 6), min_size=1, max_size=3).map(tuple),
        scale=st.sampled_from([1.0, 8.0, 40.0]))
 def test_sigmoid_matches_torch(student, seed, shape, scale):
@@ -72,7 +71,6 @@ def test_sigmoid_matches_torch(student, seed, shape, scale):
     assert_close(student.sigmoid(z), oracle.torch_sigmoid(z), f"sigmoid on an array of shape {shape}")
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 20), largest=LARGE)
 def test_sigmoid_stable_at_large_magnitudes(student, probe, seed, n, largest):
     edges = np.array([0.0, 36.8, -36.8, 709.5, -709.5, 745.2, -745.2, largest, -largest])
@@ -108,7 +106,6 @@ def _check_against_oracle(actual, expected, X, W, b, what):
     assert_close(actual[2], expected[2], f"{what} gradient in the bias", tol=grad_tol)
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 16), d=st.integers(1, 6),
        scale=st.sampled_from([0.3, 1.0, 4.0]), integer_labels=st.booleans())
 def test_logistic_loss_matches_torch_autograd(student, seed, n, d, scale, integer_labels):
@@ -118,7 +115,6 @@ def test_logistic_loss_matches_torch_autograd(student, seed, n, d, scale, intege
                           X, w, b, f"logistic_loss on X of shape {X.shape}")
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 10), d=st.integers(1, 5))
 def test_logistic_loss_gradient_by_central_differences(student, reference, seed, n, d):
     X, y, w, b = _binary_problem(seed, n, d)
@@ -133,7 +129,6 @@ def test_logistic_loss_gradient_by_central_differences(student, reference, seed,
                  "logistic_loss: (L(theta + h v) - L(theta - h v)) / 2h against grad . v", tol=tol)
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 12), d=st.integers(1, 4), largest=LARGE)
 def test_logistic_loss_stable_at_large_logits(student, probe, seed, n, d, largest):
     X, y, w, b = _binary_problem(seed, n, d)
@@ -145,7 +140,6 @@ def test_logistic_loss_stable_at_large_logits(student, probe, seed, n, d, larges
     _check_against_oracle(result, oracle.torch_logistic(X, y, w, b), X, w, b, what)
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(2, 12), d=st.integers(1, 4))
 def test_logistic_loss_drives_gradient_descent(student, seed, n, d):
     """Eight steps of gradient descent with the student's gradients, fed back each step."""
@@ -163,7 +157,6 @@ def test_logistic_loss_drives_gradient_descent(student, seed, n, d):
 
 # --------------------------------------------------------------------------- Task 1.6 - 1.7
 
-@oracle.unshrunk
 @given(seed=seeds(), shape_axis=_array_and_axis(), scale=st.sampled_from([1.0, 5.0, 30.0]), positional=st.booleans())
 def test_softmax_matches_torch_along_any_axis(student, seed, shape_axis, scale, positional):
     shape, axis = shape_axis
@@ -173,7 +166,6 @@ def test_softmax_matches_torch_along_any_axis(student, seed, shape_axis, scale, 
                  f"softmax on shape {shape}, axis={'default' if axis is None else axis}")
 
 
-@oracle.unshrunk
 @given(seed=seeds(), shape_axis=_array_and_axis(), shift=st.sampled_from([-700.0, 3.0, 1e3]))
 def test_softmax_is_shift_invariant(student, seed, shape_axis, shift):
     """softmax(Z + c) == softmax(Z) for c constant along the axis (here up to 1e3)."""
@@ -189,7 +181,6 @@ def test_softmax_is_shift_invariant(student, seed, shape_axis, shift):
     assert_close(shifted, expected, f"softmax(Z + c) against softmax(Z), shape {shape}, c ~ {shift:g}", tol=tol)
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 6), k=st.integers(1, 6), largest=LARGE)
 def test_softmax_stable_at_large_logits(student, probe, seed, n, k, largest):
     g = oracle.rng(seed)
@@ -205,7 +196,6 @@ def test_softmax_stable_at_large_logits(student, probe, seed, n, k, largest):
     assert_close(np.sum(result, axis=-1), np.ones(Z.shape[0]), f"row sums of {what}")
 
 
-@oracle.unshrunk
 @given(seed=seeds(), shape_axis=_array_and_axis(), scale=st.sampled_from([1.0, 5.0, 30.0]), positional=st.booleans())
 def test_log_softmax_matches_torch_along_any_axis(student, seed, shape_axis, scale, positional):
     shape, axis = shape_axis
@@ -216,7 +206,6 @@ def test_log_softmax_matches_torch_along_any_axis(student, seed, shape_axis, sca
                  tol=oracle.scaled(float(np.max(np.abs(Z)))))
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 6), k=st.integers(2, 6), largest=LARGE, axis=st.sampled_from([0, -1]))
 def test_log_softmax_stable_without_minus_infinity(student, probe, seed, n, k, largest, axis):
     g = oracle.rng(seed)
@@ -237,7 +226,6 @@ def _multiclass_problem(seed, n, d, k, scale=1.0):
     return X, oracle.labels(g, n, k), W, b
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 12), d=st.integers(1, 5), k=st.integers(1, 6),
        scale=st.sampled_from([0.5, 1.0, 5.0]))
 def test_softmax_cross_entropy_matches_torch_autograd(student, seed, n, d, k, scale):
@@ -246,7 +234,6 @@ def test_softmax_cross_entropy_matches_torch_autograd(student, seed, n, d, k, sc
                           X, W, b, f"softmax_cross_entropy with X {X.shape}, W {W.shape}")
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 8), d=st.integers(1, 4), k=st.integers(2, 4))
 def test_softmax_cross_entropy_gradient_by_central_differences(student, reference, seed, n, d, k):
     X, y, W, b = _multiclass_problem(seed, n, d, k)
@@ -263,7 +250,6 @@ def test_softmax_cross_entropy_gradient_by_central_differences(student, referenc
                  "softmax_cross_entropy: (L(theta + h v) - L(theta - h v)) / 2h against grad . v", tol=tol)
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 10), d=st.integers(1, 4), k=st.integers(2, 6), largest=LARGE)
 def test_softmax_cross_entropy_stable_at_large_logits(student, probe, seed, n, d, k, largest):
     X, y, W, b = _multiclass_problem(seed, n, d, k)
@@ -293,7 +279,6 @@ def _check_mlp(actual, expected, X, params, what):
     assert_close(actual[1], expected[1], f"{what} grads", tol=oracle.scaled(size * (1.0 + float(np.max(np.abs(X))))))
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 10), d=st.integers(1, 5), h=st.integers(1, 6), k=st.integers(1, 5))
 def test_mlp_loss_matches_torch_autograd(student, seed, n, d, h, k):
     X, y, params = _mlp_problem(seed, n, d, h, k)
@@ -301,7 +286,6 @@ def test_mlp_loss_matches_torch_autograd(student, seed, n, d, h, k):
                f"mlp_loss with X {X.shape}, hidden width {h}, {k} classes")
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 6), d=st.integers(1, 3), h=st.integers(1, 4), k=st.integers(2, 3))
 def test_mlp_loss_gradient_by_central_differences(student, reference, seed, n, d, h, k):
     X, y, params = _mlp_problem(seed, n, d, h, k)
@@ -325,7 +309,6 @@ def test_mlp_loss_gradient_by_central_differences(student, reference, seed, n, d
     assert_close(slope, expected_slope, "mlp_loss: (L(theta + h v) - L(theta - h v)) / 2h against grads . v", tol=tol)
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 8), d=st.integers(1, 4), h=st.integers(2, 6), k=st.integers(2, 4))
 def test_mlp_loss_relu_derivative_at_zero_is_zero(student, seed, n, d, h, k):
     """Integer inputs and weights make some pre-activations exactly 0: relu'(0) must be 0."""
@@ -340,7 +323,6 @@ def test_mlp_loss_relu_derivative_at_zero_is_zero(student, seed, n, d, h, k):
                "mlp_loss with pre-activations exactly 0 (relu'(0) = 0)")
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 8), d=st.integers(1, 4), h=st.integers(1, 5), k=st.integers(2, 5), largest=LARGE)
 def test_mlp_loss_stable_at_large_logits(student, probe, seed, n, d, h, k, largest):
     X, y, params = _mlp_problem(seed, n, d, h, k)
@@ -368,7 +350,6 @@ def _first_max_accuracy(logits, y) -> float:
     return correct / len(y)
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 20), k=st.integers(1, 6), scale=st.sampled_from([1.0, 1e4]))
 def test_accuracy_matches_brute_force(student, seed, n, k, scale):
     g = oracle.rng(seed)
@@ -377,7 +358,6 @@ def test_accuracy_matches_brute_force(student, seed, n, k, scale):
     assert_close(student.accuracy(logits, y), _first_max_accuracy(logits, y), f"accuracy with logits {logits.shape}")
 
 
-@oracle.unshrunk
 @given(seed=seeds(), n=st.integers(1, 20), k=st.integers(2, 5))
 def test_accuracy_ties_go_to_the_first_maximum(student, seed, n, k):
     g = oracle.rng(seed)
