@@ -36,7 +36,7 @@ def test_value_each_operation(student, graphs, kind):
         graphs.assert_grads_close(_student_grads(nodes, leaves), {i: expected[i] for i in leaves}, what)
 
 
-def test_value_conventions(student, graphs):
+def test_value_fresh_values_and_unchanged_operands(student):
     v = student.Value(3.0)
     assert_close(v.data, 3.0, "Value(3.0).data")
     assert_close(v.grad, 0.0, "Value(3.0).grad before any backward")
@@ -45,9 +45,15 @@ def test_value_conventions(student, graphs):
         assert_close(result.grad, 0.0, "a new Value's .grad")
     assert_close((v.data, w.data), (3.0, -1.5), "operands' .data after v + w, v * 2, 1 - v, v ** 2, v.exp(), -w "
                  "(operations return new Values and leave their operands unchanged)")
-    cases = [   # (name, x, build, expected data, expected grad)
+
+
+CONVENTIONS = {   # (name, x, build, expected data, expected grad), exact in float64
+    "relu": [
         ("relu at 0 (relu'(0) = 0)", 0.0, lambda x: x.relu(), 0.0, 0.0),
         ("relu of a negative", -2.0, lambda x: x.relu(), 0.0, 0.0),
+        ("relu of a positive", 2.5, lambda x: x.relu(), 2.5, 1.0),
+    ],
+    "pow": [
         ("x ** 0 at x = 0 (d/dx = 0)", 0.0, lambda x: x ** 0, 1.0, 0.0),
         ("x ** 0 at x = 3", 3.0, lambda x: x ** 0, 1.0, 0.0),
         ("x ** 2 at x = 0", 0.0, lambda x: x ** 2, 0.0, 0.0),
@@ -55,8 +61,13 @@ def test_value_conventions(student, graphs):
         ("x ** 3 at x = -2", -2.0, lambda x: x ** 3, -8.0, 12.0),
         ("x ** -1 at x = -2", -2.0, lambda x: x ** -1, -0.5, -0.25),
         ("x ** 0.5 at x = 4", 4.0, lambda x: x ** 0.5, 2.0, 0.25),
-    ]
-    for name, x, build, data, grad in cases:
+    ],
+}
+
+
+@pytest.mark.parametrize("family", list(CONVENTIONS))
+def test_value_conventions(student, graphs, family):
+    for name, x, build, data, grad in CONVENTIONS[family]:
         leaf = student.Value(x)
         out = build(leaf)
         out.backward()
