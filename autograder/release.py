@@ -57,6 +57,9 @@ def solution_regions(source: str, filename: str) -> list[SolutionRegion]:
     for number, line in enumerate(source.splitlines(), start=1):
         begin, end = BEGIN.match(line), END.match(line)
         if begin:
+            if not begin["indent"]:
+                raise ReleaseError(f"{filename}:{number}: a solution region at module level would make the stub raise "
+                                   "on import; mark the body of a function or method instead")
             if open_at is not None:
                 raise ReleaseError(f"{filename}:{number}: BEGIN SOLUTION inside the region opened on line {open_at}; "
                                    "close it with # END SOLUTION first")

@@ -89,6 +89,8 @@ def test_release_refuses_public_tests_that_use_the_reference(cli, course):
 @pytest.mark.parametrize("edit, message", [
     (lambda s: s.replace("    # END SOLUTION\n", "", 1), "BEGIN SOLUTION inside the region opened on line 6"),
     (lambda s: s + "# END SOLUTION\n", "END SOLUTION without a BEGIN SOLUTION"),
+    (lambda s: s + "# BEGIN SOLUTION Task 4: constants\nSCALE = 2\n# END SOLUTION\n",
+     "a solution region at module level would make the stub raise on import"),
 ])
 def test_release_names_the_line_of_unbalanced_solution_markers(cli, course, edit, message):
     solution = course / "solutions" / "a99_toy" / "toy.py"
