@@ -92,7 +92,7 @@ def test_release_refuses_public_tests_that_use_the_reference(cli, course):
     (lambda s: s + "# BEGIN SOLUTION Task 4: constants\nSCALE = 2\n# END SOLUTION\n",
      "a solution region at module level would make the stub raise on import"),
 ])
-def test_release_names_the_line_of_unbalanced_solution_markers(cli, course, edit, message):
+def test_release_names_the_line_of_a_bad_solution_region(cli, course, edit, message):
     solution = course / "solutions" / "a99_toy" / "toy.py"
     solution.write_text(edit(solution.read_text()))
     done = release(cli, course, "a99")
