@@ -9,19 +9,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from hypothesis import Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from autograder.strategies import random_normal
 from autograder.testing import assert_close
 
 SEEDS = st.integers(0, 999)   # small seeds: a failing example shrinks in a few steps
-
-
-def shrink_without_explaining(test):
-    """Show the minimal failing example, but skip hypothesis' explain phase: it re-runs a
-    failing test ~200 times (each a call into your code) only to annotate the example."""
-    return settings(phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink))(test)
 
 
 def _grads(loss, *leaves):
@@ -43,14 +37,12 @@ def _problem(seed, n, d):
 
 # --------------------------------------------------------------------------- Task 1.1 - 1.3
 
-@shrink_without_explaining
 @given(seed=SEEDS, n=st.integers(1, 5), d=st.integers(1, 4))
 def test_linear_predict(student, seed, n, d):
     X, _, w, b = _problem(seed, n, d)
     assert_close(student.linear_predict(X, w, b), X @ w + b, "linear_predict(X, w, b)")
 
 
-@shrink_without_explaining
 @given(seed=SEEDS, n=st.integers(1, 5), d=st.integers(1, 4))
 def test_mse_loss(student, seed, n, d):
     X, y, w, b = _problem(seed, n, d)
@@ -60,7 +52,6 @@ def test_mse_loss(student, seed, n, d):
     assert_close(tuple(student.mse_loss(X, y, w, b)), expected, "mse_loss (loss, grad_w, grad_b)")
 
 
-@shrink_without_explaining
 @given(seed=SEEDS, d=st.integers(1, 3), l2=st.sampled_from([0.0, 0.1, 1.0]))
 def test_ridge_closed_form(student, seed, d, l2):
     n = d + 4
@@ -80,7 +71,6 @@ def test_sigmoid(student):
     assert_close(student.sigmoid(z), torch.sigmoid(torch.from_numpy(z)).numpy(), "sigmoid(z)")
 
 
-@shrink_without_explaining
 @given(seed=SEEDS, n=st.integers(1, 6), d=st.integers(1, 4))
 def test_logistic_loss(student, seed, n, d):
     X, _, w, b = _problem(seed, n, d)
@@ -93,7 +83,6 @@ def test_logistic_loss(student, seed, n, d):
 
 # --------------------------------------------------------------------------- Task 1.6 - 1.8
 
-@shrink_without_explaining
 @given(seed=SEEDS, n=st.integers(1, 4), k=st.integers(1, 5))
 def test_softmax(student, seed, n, k):
     Z = random_normal(seed, (n, k), scale=3.0)
@@ -102,7 +91,6 @@ def test_softmax(student, seed, n, k):
     assert_close(np.sum(out, axis=-1), np.ones(n), "row sums of softmax(Z)")
 
 
-@shrink_without_explaining
 @given(seed=SEEDS, n=st.integers(1, 4), k=st.integers(1, 5))
 def test_log_softmax(student, seed, n, k):
     Z = random_normal(seed, (n, k), scale=3.0)
@@ -110,7 +98,6 @@ def test_log_softmax(student, seed, n, k):
     assert_close(student.log_softmax(Z), expected, "log_softmax(Z)")
 
 
-@shrink_without_explaining
 @given(seed=SEEDS, n=st.integers(1, 5), d=st.integers(1, 3), k=st.integers(2, 4))
 def test_softmax_cross_entropy(student, seed, n, d, k):
     X = random_normal(seed, (n, d))
@@ -125,7 +112,6 @@ def test_softmax_cross_entropy(student, seed, n, d, k):
 
 # --------------------------------------------------------------------------- Task 1.9 - 1.10
 
-@shrink_without_explaining
 @given(seed=SEEDS, n=st.integers(1, 4), h=st.integers(1, 4))
 def test_mlp_loss(student, seed, n, h):
     d, k = 3, 3

@@ -229,13 +229,12 @@ class Graph:
 
 
 def random_graph(seed: int, num_leaves: int, num_ops: int, kinds: tuple[str, ...] | None = None, *,
-                 leaves: tuple[float, ...] | None = None, chain: bool = False) -> Graph:
+                 leaves: tuple[float, ...] | None = None) -> Graph:
     """A random graph whose values stay in [-10, 10] and away from every kink and pole.
 
     Operands come mostly from the last few nodes (depth) and otherwise from anywhere
     (shared sub-expressions); some use one node twice (x * x, x + x).
-    `leaves` fixes the leaf values; `chain` makes every op use the previous node, so the
-    graph is as deep as it has ops.
+    `leaves` fixes the leaf values (a second graph on the same leaves).
     """
     rng = np.random.default_rng(seed)
     kinds = kinds or BINARY * 3 + WITH_NUMBER + UNARY
@@ -245,9 +244,7 @@ def random_graph(seed: int, num_leaves: int, num_ops: int, kinds: tuple[str, ...
     ops: list[Op] = []
     while len(ops) < num_ops:
         size = len(values)
-        if chain:
-            first = size - 1
-        elif rng.random() < 0.7:
+        if rng.random() < 0.7:
             first = int(rng.integers(max(0, size - 3), size))
         else:
             first = int(rng.integers(size))
