@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 from autograder.config import Assignment, Course, load_course
+from autograder.errors import AutograderError
 
 ZIP_TIME = (2025, 1, 1, 0, 0, 0)
 SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".txt", ".md", ".toml", ".cfg")
@@ -61,6 +62,9 @@ def _tree(root: Path) -> list[Path]:
 
 def bundle_files(course: Course, assignment: Assignment) -> dict[str, tuple[bytes, bool]]:
     """Zip entry name -> (bytes, executable): scripts, package, config, suite, reference."""
+    for folder, what in ((course.suite_dir(assignment), "grading suite"), (course.solution_dir(assignment), "reference solution")):
+        if not folder.is_dir():
+            raise AutograderError(f"{folder}: no {what} for {assignment.id}; the Gradescope bundle needs it")
     package = Path(__file__).resolve().parent
     files: dict[str, tuple[bytes, bool]] = {
         "setup.sh": (SETUP_SH.encode(), True),
