@@ -173,7 +173,11 @@ def public_test_files(course: Course, assignment: Assignment) -> dict[str, str]:
         if name in files:
             continue
         text = (suite / name).read_text(encoding="utf-8")
-        tree = ast.parse(text, filename=name)
+        try:
+            tree = ast.parse(text, filename=name)
+        except SyntaxError as error:
+            raise ReleaseError(f"{(suite / name).relative_to(course.root)}:{error.lineno}: {error.msg}; "
+                               "fix the suite before releasing") from None
         files[name] = text
         for function, line in _uses_reference(tree):
             problems.append(f"{(suite / name).relative_to(course.root)}:{line}: {function} uses the `reference` fixture")
