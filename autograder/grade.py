@@ -24,7 +24,7 @@ from autograder.config import Assignment, Course, check_suite_coverage, load_cou
 from autograder.errors import AutograderError, ConfigError, ExitCode, IntakeError
 from autograder.intake import ARCHIVE_SUFFIXES, SKIPPED_PARTS, stage_submission, submission_name
 from autograder.late import SubmissionTimes
-from autograder.progress import Progress
+from autograder.progress import Progress, SafeStream
 from autograder.results import environment_versions, suite_hash, write_result
 from autograder.run import RunRequest, list_tests, run_suite
 from autograder.score import score_tests, submission_status, total
@@ -280,6 +280,7 @@ def default_jobs() -> int:
 def main(*, assignment: str, submissions: list[str], out: str, config: str | None = None, jobs: int | None = None,
          regrade: bool = False, manifest: str | None = None, file_times: bool = False, stream=sys.stdout) -> int:
     """Grade a batch; exit code 0, or 3 when some submission hit a grader fault (regrade it)."""
+    stream = SafeStream(stream)
     course = load_course(config)
     target = course.assignment(assignment)
     out_dir = Path(out)

@@ -11,6 +11,38 @@ from autograder import records
 BAR_WIDTH = 24
 
 
+class SafeStream:
+    """Output that a closed reader (`grade ... | head`) cannot turn into a stopped batch."""
+
+    def __init__(self, stream: TextIO):
+        self.stream, self.broken = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._silence()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._silence()
+
+    def isatty(self) -> bool:
+        return not self.broken and is_terminal(self.stream)
+
+    def _silence(self) -> None:
+        self.broken = True
+        try:  # later writes by the interpreter (its exit flush) go nowhere instead of raising
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
 def is_terminal(stream: TextIO) -> bool:
     """A bar only where someone watches it: a TTY whose TERM can move the cursor."""
     try:

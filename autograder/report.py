@@ -126,7 +126,7 @@ def summary_lines(data: ClassResults, written: list[Path]) -> list[str]:
     max_score = data.assignment.max_score
     lines = [f"{data.assignment.id}: {len(data.results)} submission(s), {len(graded)} graded"]
     if finals:
-        lines.append(f"final scores: mean {statistics.fmean(finals):.2f}, median {number(statistics.median(finals))}, "
+        lines.append(f"final scores: mean {statistics.fmean(finals):.2f}, median {statistics.median(finals):.2f}, "
                      f"min {number(min(finals))}, max {number(max(finals))} of {number(max_score)}")
     lines += [f"wrote {path}" for path in written]
     labels = {"grader-error": "grader errors (the staff's fault: regrade these)", "timeout": "timeouts (look at these)",
@@ -146,8 +146,10 @@ def _publish(path: Path, text: str) -> None:
 
 
 def main(*, assignment: str, results: str, out: str | None = None, config: str | None = None, stream=sys.stdout) -> int:
+    from autograder.progress import SafeStream
     from autograder.report_pages import class_report_html, feedback_html, feedback_markdown
 
+    stream = SafeStream(stream)
     course = load_course(config)
     target = course.assignment(assignment)
     results_dir = Path(results)

@@ -116,7 +116,7 @@ def _stats_table(data, rows) -> str:
              ("grader errors", sum(row.status == records.GRADER_ERROR for row in rows)),
              ("late", sum(1 for r in data.results if data.late(r).days_late))]
     if finals:
-        cells += [("mean final", f"{statistics.fmean(finals):.2f}"), ("median final", f"{statistics.median(finals):g}"),
+        cells += [("mean final", f"{statistics.fmean(finals):.2f}"), ("median final", f"{statistics.median(finals):.2f}"),
                   ("full marks", sum(final >= data.assignment.max_score for final in finals))]
     return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td class=\"n\">{v}</td></tr>" for k, v in cells) + "</table>"
 

@@ -33,6 +33,11 @@ def _data_uri(figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _short(test_id: str, width: int = 70) -> str:
+    """Long parametrised ids keep their start and their distinguishing end."""
+    return test_id if len(test_id) <= width else test_id[: width // 2 - 2] + "..." + test_id[-(width // 2 - 1):]
+
+
 def score_histogram(finals: list[float], raws: list[float], max_score: float) -> Plot:
     figure = _figure(7, 3.6)
     axes = figure.add_subplot()
@@ -56,8 +61,9 @@ def pass_rates(tests: list[tuple[str, str, float]]) -> Plot:
     positions = list(range(len(tests)))[::-1]
     axes.barh(positions, [100 * rate for _, _, rate in tests],
               color=[VISIBILITY_COLOURS.get(visibility, "#888888") for _, visibility, _ in tests])
-    axes.set_yticks(positions, [name if len(name) <= 60 else name[:57] + "..." for name, _, _ in tests], fontsize=8)
+    axes.set_yticks(positions, [_short(name) for name, _, _ in tests], fontsize=8)
     axes.set_xlim(0, 100)
+    axes.set_ylim(-0.6, len(tests) - 0.4)
     axes.set_xlabel("graded submissions passing (%)")
     from matplotlib.patches import Patch
 
