@@ -88,8 +88,9 @@ class Session:
             self.rejected = f"importing the module took longer than {self.spec.start_seconds:g} s"
             raise SubmissionRejected(self.rejected) from None
         except (EOFError, OSError, ProtocolViolation):
-            self._retire(worker)
+            worker.wait_dead()  # let it finish dying, so the reason names its real exit
             self.rejected = f"the worker died while importing the module{worker.describe_exit()}"
+            self._retire(worker)
             raise SubmissionRejected(self.rejected) from None
         if "error" in header:
             self._retire(worker)

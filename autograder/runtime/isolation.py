@@ -197,6 +197,8 @@ def isolate(plan: dict) -> dict:
     measures = {"mode": mode, "network_namespace": False, "loopback": False, "hidden_paths": False,
                 "private_tmp": False, "pid_namespace": False, "ipc_namespace": False,
                 "unprivileged_user": False, "process_limit": False, "resource_limits": False, "notes": []}
+    if mode not in MODES:
+        raise IsolationFailed(f"unknown isolation mode {mode!r} (expected one of {', '.join(MODES)})")
     os.setsid()
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if mode in ("root", "userns"):
