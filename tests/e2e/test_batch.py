@@ -277,3 +277,18 @@ def test_progress_bar_on_a_terminal(tmp_path):
     text = output.decode()
     assert "\r" in text and "2/2" in text and "ETA" in text and "/s" in text and "failures 0" in text
     assert "[1/2]" not in text  # plain lines are for logs, not terminals
+
+
+def test_a_reader_that_stops_reading_does_not_stop_the_batch(tmp_path):
+    for name, source in (("uma", GOOD), ("vic", BAD), ("wes", GOOD)):
+        (tmp_path / "class" / name).mkdir(parents=True)
+        (tmp_path / "class" / name / "toy.py").write_text(source)
+    out = tmp_path / "out"
+    batch = subprocess.Popen([sys.executable, "-m", "autograder", "--config", CONFIG, "grade", "a99",
+                              str(tmp_path / "class"), "--out", str(out), "-j", "1"],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert batch.stdout.readline().startswith("grading 3 submission(s)")
+    batch.stdout.close()  # like `autograder grade ... | head -1`
+    assert batch.wait(timeout=300) == 0
+    assert "Traceback" not in batch.stderr.read()
+    assert sorted(p.parent.name for p in out.glob("*/result.json")) == ["uma", "vic", "wes"]
