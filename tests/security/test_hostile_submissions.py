@@ -19,10 +19,11 @@ HOSTILE = ROOT / "tests" / "fixtures" / "hostile"
 EXPECTED = {  # total score out of 20: what the honest part earns
     "read_hidden": 20, "import_reference": 16, "forge_results": 16, "monkeypatch_grader": 16, "sys_exit": 16,
     "os_exit": 16, "infinite_loop": 16, "fork_bomb": 16, "allocate_50gb": 16, "flood_stdout": 16,
-    "tcp_connect": 16, "huge_value": 16, "deep_value": 16, "pickle_value": 16, "tricky_value": 16, "kill_parent": 16,
+    "tcp_connect": 16, "huge_value": 16, "deep_value": 16, "pickle_value": 16, "tricky_value": 16, "kill_parent": 16, "segfault": 16,
 }
 APPLY_STATUS = {"sys_exit": "error", "os_exit": "crashed", "infinite_loop": "timeout", "fork_bomb": "timeout",
-                "allocate_50gb": "error", "flood_stdout": "timeout", "huge_value": "error", "deep_value": "error"}
+                "allocate_50gb": "error", "flood_stdout": "timeout", "huge_value": "error", "deep_value": "error",
+                "segfault": "crashed"}
 LISTEN_PORT = 47613  # tcp_connect tries the grader's loopback here
 
 
