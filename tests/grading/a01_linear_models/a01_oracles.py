@@ -42,6 +42,12 @@ def solve_tolerance(condition: float, scale: float) -> Tolerance:
     return Tolerance(rtol=relative, atol=relative * max(float(scale), 1.0))
 
 
+def require(condition: bool, message: str) -> None:
+    """Fail with `message` alone (a bare assert would append pytest's introspection)."""
+    if not condition:
+        raise AssertionError(message)
+
+
 # Central differences: truncation error h^2 f'''/6 plus rounding eps |L| / h; with h ~ 1e-5
 # both sit near 1e-10 of the loss' scale, far below 1e-5 relative.
 CENTRAL_DIFFERENCE = Tolerance(rtol=1e-5, atol=1e-7)
