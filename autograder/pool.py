@@ -23,7 +23,7 @@ from pathlib import Path
 
 from autograder.errors import GraderFault
 from autograder.runtime.zygote import Zygote
-from autograder.sandbox import (BOOTSTRAP, ISOLATION_ENV, WORKER_ENVIRONMENT, ZYGOTE_ENV, _runtime_copy,
+from autograder.sandbox import (BOOTSTRAP, ISOLATION_ENV, MALLOC_ENVIRONMENT, WORKER_ENVIRONMENT, ZYGOTE_ENV, _runtime_copy,
                                 probe_isolation)
 
 TRUSTED_PRELOAD = ("numpy", "torch", "hypothesis", "pytest", "autograder.plugin", "autograder.testing",
@@ -110,7 +110,7 @@ class WarmPool:
             env=dict(WORKER_ENVIRONMENT), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             pass_fds=(zygote_listener.fileno(),),
         )
-        environment = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
+        environment = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", **MALLOC_ENVIRONMENT,
                            **{ISOLATION_ENV: json.dumps(self.isolation.as_dict()),
                               ZYGOTE_ENV: str(self.directory / "zygote.sock")})
         self.server = subprocess.Popen(

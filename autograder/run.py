@@ -19,7 +19,7 @@ from typing import Any
 
 from autograder import records
 from autograder.errors import GraderFault
-from autograder.sandbox import ISOLATION_ENV, ZYGOTE_ENV, Isolation, hidden_files_warning, probe_isolation
+from autograder.sandbox import ISOLATION_ENV, MALLOC_ENVIRONMENT, ZYGOTE_ENV, Isolation, hidden_files_warning, probe_isolation
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = No
     isolation = probe_isolation()
     _warn_once(isolation, request)
     log = open(log_file, "w") if log_file else subprocess.DEVNULL
-    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
+    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", **MALLOC_ENVIRONMENT,
                **{ISOLATION_ENV: json.dumps(isolation.as_dict())})
     env.pop(ZYGOTE_ENV, None)
     fault = None

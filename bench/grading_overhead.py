@@ -229,7 +229,17 @@ def _pipe_ping_pong(rounds: int = 2000) -> float:
     return round(1000 * elapsed / rounds, 4)
 
 
+def _tune_malloc() -> None:
+    """This process is the trusted side of the round-trip figures: give it the grader's malloc settings."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    for option, value in ((-3, 32 << 20), (-1, 128 << 20), (-2, 16 << 20)):  # M_MMAP/TRIM_THRESHOLD, M_TOP_PAD
+        libc.mallopt(option, value)
+
+
 def main() -> None:
+    _tune_malloc()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assignment", default="a04_optimizers")
     parser.add_argument("--examples", nargs="*", default=["correct_alt", "adam_no_bias_correction"])

@@ -71,10 +71,20 @@ def python_roots() -> list[str]:
     return roots
 
 
+def gpu_devices() -> list[str]:
+    """NVIDIA device nodes of this machine (the sandbox exposes them; CUDA needs them)."""
+    try:
+        return sorted("/dev/" + name for name in os.listdir("/dev") if name.startswith("nvidia"))
+    except OSError:
+        return []
+
+
 def apply_limits(limits: dict) -> None:
-    """Address space, CPU seconds, processes, open files, file size; no core dumps."""
+    """Address space (data segment where a GPU is present: CUDA reserves huge address ranges),
+    CPU seconds, processes, open files, file size; no core dumps."""
     mb = 1 << 20
-    for name, value in (("RLIMIT_AS", limits.get("memory_mb", 4096) * mb), ("RLIMIT_CPU", limits.get("cpu_seconds", 900)),
+    memory = "RLIMIT_DATA" if gpu_devices() else "RLIMIT_AS"
+    for name, value in ((memory, limits.get("memory_mb", 4096) * mb), ("RLIMIT_CPU", limits.get("cpu_seconds", 900)),
                         ("RLIMIT_NOFILE", limits.get("open_files", 256)),
                         ("RLIMIT_FSIZE", limits.get("file_size_mb", 64) * mb),
                         ("RLIMIT_NPROC", limits.get("processes", 64)), ("RLIMIT_CORE", 0)):
@@ -126,6 +136,12 @@ def _build_root(new_root: str, submission_dir: str, tmp_mb: int, proc: bool) -> 
         if os.path.exists("/dev/" + device):
             _bind(new_root, "/dev/" + device, writable=True)
     os.symlink("/proc/self/fd", new_root + "/dev/fd")
+    gpus = gpu_devices()
+    for device in gpus:
+        _bind(new_root, device, writable=True)
+    if gpus and os.path.isdir("/sys"):
+        _bind(new_root, "/sys")  # CUDA and NVML read the PCI topology here
+        notes.append(f"GPU devices exposed: {', '.join(gpus)}")
     for directory in ("/tmp", "/dev/shm"):
         os.makedirs(new_root + directory, exist_ok=True)
         _mount("tmpfs", new_root + directory, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_mb}m")

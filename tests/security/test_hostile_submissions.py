@@ -117,7 +117,8 @@ def test_batch_finishes_with_every_result(batch):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_hostile_submission_scores_only_its_honest_part(batch, name):
     result = json.loads((batch["out"] / name / "result.json").read_text())
-    assert result["status"] == "graded", result["reason"]
+    log = batch["out"] / name / "grader.log"
+    assert result["status"] == "graded", result["reason"] + (log.read_text()[-3000:] if log.exists() else "")
     assert result["score"] == EXPECTED[name], [(t["id"], t["status"], t["feedback"][:200]) for t in result["tests"]]
     assert result["isolation"]["hidden_paths"] and result["isolation"]["network_namespace"]
     if name in APPLY_STATUS:
