@@ -41,6 +41,10 @@ class TrustedServer(Zygote):
         from autograder.run import RunRequest, pytest_arguments
 
         os.setsid()
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed batch leaves no run behind
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(fds[0], 1)
