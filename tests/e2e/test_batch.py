@@ -273,8 +273,8 @@ def test_progress_bar_on_a_terminal(tmp_path):
             break
         output += chunk
     os.close(controller)
-    assert child.wait(timeout=300) == 0
-    text = output.decode()
+    text = output.decode(errors="replace")
+    assert child.wait(timeout=300) == 0, text
     assert "\r" in text and "2/2" in text and "ETA" in text and "/s" in text and "failures 0" in text
     assert "[1/2]" not in text  # plain lines are for logs, not terminals
 
@@ -292,3 +292,18 @@ def test_a_reader_that_stops_reading_does_not_stop_the_batch(tmp_path):
     assert batch.wait(timeout=300) == 0
     assert "Traceback" not in batch.stderr.read()
     assert sorted(p.parent.name for p in out.glob("*/result.json")) == ["uma", "vic", "wes"]
+
+
+def test_a_second_grade_into_the_same_results_folder_is_refused(tmp_path, cli):
+    import fcntl
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".grade.lock", "a+") as held:  # as a running `grade` holds it
+        held.write("4242")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        completed = cli("--config", CONFIG, "grade", "a99", str(TOY_COURSE / "subs" / "good"), "--out", str(out))
+    assert completed.returncode == 2
+    assert "another `autograder grade` (pid 4242) is writing to" in completed.stderr and "give another --out" in completed.stderr
+    assert not (out / "good").exists()
