@@ -49,7 +49,9 @@ class TrustedServer(Zygote):
         os.dup2(devnull, 0)
         os.dup2(fds[0], 1)
         os.dup2(fds[0], 2)
-        code = pytest.main(pytest_arguments(RunRequest(**config)))
+        quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning",  # the plugin was imported by the server
+                 "-W", "ignore::hypothesis.errors.HypothesisSideeffectWarning"]  # by the server's warm-up
+        code = pytest.main(pytest_arguments(RunRequest(**config)) + quiet)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0 if code in (0, 1) else int(code))
