@@ -17,7 +17,6 @@ from ..conftest import ROOT, TOY_COURSE, run_cli
 CONFIG = str(TOY_COURSE / "grading.yaml")
 GOOD = (TOY_COURSE / "subs" / "good" / "toy.py").read_text()
 BAD = (TOY_COURSE / "subs" / "bad" / "toy.py").read_text()
-HANG = (TOY_COURSE / "subs" / "hang" / "toy.py").read_text()
 REFERENCE = (TOY_COURSE / "solutions" / "a99_toy" / "toy.py").read_text()
 
 CORRECT = {
@@ -49,15 +48,9 @@ BROKEN = {
     "b05_empty": "",
     "b06_missing_counter": GOOD.split("class Counter")[0],
 }
-HOSTILE = {
-    "h01_hang": HANG,
-    "h02_memory_bomb": GOOD.replace("return x + x", "return bytearray(1 << 40)"),
-    "h03_exit_at_import": "import os\nos._exit(3)\n" + GOOD,
-    "h04_output_flood": "print('spam ' * 200000)\n" + GOOD,
-    "h05_network": GOOD.replace("return x + x", "import socket\n    socket.create_connection(('1.1.1.1', 80), timeout=1)\n    return x + x"),
-    "h06_kill_parent": GOOD.replace("return x + x", "import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n    return x + x"),
-    "h07_read_secrets": GOOD.replace("return x + x", "open('/etc/shadow').read()\n    return x + x"),
-}
+HOSTILE_FIXTURES = TOY_COURSE.parent / "hostile"  # honest double and Counter (16 points), a hostile apply or import
+HOSTILE = {f"h_{name}": (HOSTILE_FIXTURES / name / "toy.py").read_text()
+           for name in ("infinite_loop", "os_exit", "fork_bomb", "kill_parent", "read_hidden", "forge_results", "segfault")}
 SOURCES = {**CORRECT, **PARTIAL, **BROKEN, **HOSTILE}
 assert len(SOURCES) == 30
 
@@ -134,13 +127,9 @@ def test_a_folder_of_submissions_is_graded_per_student(one_by_one):
     for student in ("b01_syntax", "b02_forbidden_import", "b03_import_crash", "b04_torch"):
         assert results[student]["status"] == "rejected", (student, results[student])
     assert results["b05_empty"]["score"] == 0 and results["b06_missing_counter"]["score"] == 10
-    assert results["h01_hang"]["score"] == 4
-    assert results["h02_memory_bomb"]["score"] == 10 and results["h05_network"]["score"] == 10
-    assert results["h03_exit_at_import"]["status"] == "rejected"
-    # h06 (kills its parent) and h07 (reads /etc/shadow) are the sandbox's business; here the
-    # batch only has to go on past them and grade everyone else.
-    others = {name: r for name, r in results.items() if name not in ("h06_kill_parent", "h07_read_secrets")}
-    assert all(r["status"] != "grader-error" for r in others.values()), completed.stdout
+    for student in HOSTILE:  # the honest part earns its points, the attack earns nothing
+        assert 16 <= results[student]["score"] <= 20 and results[student]["status"] == "graded", (student, results[student])
+    assert all(r["status"] != "grader-error" for r in results.values()), completed.stdout
 
 
 def test_parallel_batch_gives_the_same_results_as_one_by_one(one_by_one, tmp_path):
