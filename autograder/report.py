@@ -135,6 +135,10 @@ def summary_lines(data: ClassResults, written: list[Path]) -> list[str]:
         if entries:
             lines.append(f"{labels[kind]}: {len(entries)}")
             lines += [f"  {student}: {detail}" for student, detail in entries]
+    versions = {r.suite_hash for r in data.results}
+    if len(versions) > 1:
+        lines.append(f"the results come from {len(versions)} versions of the suite or grader: grade the class again "
+                     "into the same folder to bring every result to the current one")
     lines += [f"skipped {entry}" for entry in data.skipped]
     return lines
 

@@ -40,7 +40,7 @@ def reported(tmp_path_factory):
     assert completed.returncode == 0, completed.stderr + completed.stdout
     # A grader fault, as the grader records it: the report must flag it, never turn it into a zero.
     faulty = json.loads((out / "good" / "result.json").read_text())
-    faulty.update(submission="unlucky", status="grader-error", score=0.0,
+    faulty.update(submission="unlucky", status="grader-error", score=0.0, suite_hash="0" * 64,
                   reason="4 test(s) hit a grader fault; this submission must be regraded")
     (out / "unlucky").mkdir()
     (out / "unlucky" / "result.json").write_text(json.dumps(faulty))
@@ -71,6 +71,7 @@ def test_terminal_summary_lists_grader_errors_and_timeouts(reported):
     assert "timeouts (look at these): 1\n  hang: test_double_matches_reference, test_double_matches_twice" in text
     assert "rejected: 1\n  syntax: toy.py, line 1: SyntaxError" in text
     assert "gradebook.csv" in text and "report.html" in text
+    assert "the results come from 2 versions of the suite or grader" in text  # "unlucky" was graded by another
 
 
 def test_feedback_lists_tests_points_and_the_messages_the_policy_allows(reported):
