@@ -76,6 +76,22 @@ def check_trajectory(function, param, grads, expected, what: str, state=None, to
     return param, state
 
 
+FEATURES = ("momentum", "dampening", "nesterov", "weight_decay", "lr_decay", "initial_accumulator_value",
+            "centered", "amsgrad")
+
+
+def describe(name: str, hyper: dict) -> str:
+    """What was called, for hidden feedback: the features in use, never the drawn values."""
+    used = [key for key in FEATURES if hyper.get(key)]
+    return f"{name} with {', '.join(used)}" if used else name
+
+
+def require(condition, message: str) -> None:
+    """assert without pytest's rewriting, whose introspection would show hidden inputs."""
+    if not condition:
+        raise AssertionError(message)
+
+
 # --------------------------------------------------------------------------- strategies
 
 def maybe_zero(values: st.SearchStrategy[float]) -> st.SearchStrategy[float]:

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from a04_oracle import averaging, hidden_seeds, random_tensor, student_trajectory
+from a04_oracle import averaging, describe, hidden_seeds, random_tensor, require, student_trajectory
 from autograder.strategies import shapes
 from autograder.testing import FLOAT32, assert_close
 
@@ -37,9 +37,9 @@ def test_sgd_displacement_is_linear_in_the_gradients(student, seed, shape, steps
     expected = a * moved[0] + b * moved[1]
     scale = abs(a) * float(moved[0].abs().max()) + abs(b) * float(moved[1].abs().max())
     error = float((moved[2] - expected).abs().max())
-    assert error <= 1e-12 * (1.0 + scale), (
-        f"sgd_step({hyper}) is not linear in the gradients: moving with a*g + b*h differs from "
-        f"a*(move with g) + b*(move with h) by {error:.3g} (scale {scale:.3g})")
+    require(error <= 1e-12 * (1.0 + scale), (
+        f"{describe('sgd_step', hyper)} is not linear in the gradients: moving with a*g + b*h differs from "
+        f"a*(move with g) + b*(move with h) by {error:.3g} (scale {scale:.3g})"))
 
 
 # ------------------------------------------------------------------ Task 4: Adam's first step
@@ -55,13 +55,13 @@ def test_adam_first_step_moves_each_coordinate_by_lr(student, seed, shape, lr, b
     grad = magnitude * torch.where(random_tensor(seed + 2, shape) < 0, -1.0, 1.0).to(torch.float64)
     new, _ = student.adam_step(param, grad, {}, lr=lr, betas=betas, eps=eps, amsgrad=amsgrad)
     moved = new - param
-    assert bool(torch.all(moved * grad < 0)), "adam_step: the first step must go against the gradient's sign"
+    require(bool(torch.all(moved * grad < 0)), "adam_step: the first step must go against the gradient's sign")
     lower = lr * (1 - eps / float(magnitude.min())) * (1 - 1e-9)
     upper = lr * (1 + 1e-9)
-    assert bool(torch.all((moved.abs() >= lower) & (moved.abs() <= upper))), (
-        f"adam_step(lr={lr:.4g}, betas={betas}): the first step should move every coordinate by lr "
-        f"(up to eps/|g|); it moved between {float(moved.abs().min()):.6g} and "
-        f"{float(moved.abs().max()):.6g}")
+    require(bool(torch.all((moved.abs() >= lower) & (moved.abs() <= upper))), (
+        "adam_step: the first step from an empty state should move every coordinate by lr "
+        f"(up to eps/|g|); it moved between {float(moved.abs().min()) / lr:.6g} and "
+        f"{float(moved.abs().max()) / lr:.6g} times lr"))
 
 
 # ------------------------------------------------------------------ Task 2: AdaGrad's sum grows
@@ -86,10 +86,11 @@ def test_adagrad_effective_step_size_never_grows(student, seed, shape, steps, lr
         previous = new
     for t in range(1, steps):
         grew = rates[t] > rates[t - 1] * (1 + 1e-9)
-        assert not bool(grew.any()), (
-            f"adagrad_step({hyper}): the effective step size |delta theta| / |g| grew from step {t} "
-            f"to step {t + 1} (from {float(rates[t - 1][grew][0]):.6g} to {float(rates[t][grew][0]):.6g}); "
-            "the accumulator of squared gradients must never decrease")
+        if bool(grew.any()):
+            raise AssertionError(
+                f"{describe('adagrad_step', hyper)}: the effective step size |delta theta| / |g| grew from step {t} "
+                f"to step {t + 1} (from {float(rates[t - 1][grew][0]):.6g} to {float(rates[t][grew][0]):.6g}); "
+                "the accumulator of squared gradients must never decrease")
 
 
 # ------------------------------------------------------------------ Task 6: clipping
@@ -142,7 +143,7 @@ def test_clip_grad_norm_float32(student, grads, factor):
 def test_clip_grad_norm_zero_gradients_and_empty_list(student):
     check_clip(student, [torch.zeros(3, dtype=torch.float64), torch.zeros(2, 2, dtype=torch.float64)], 1.0)
     clipped, total = student.clip_grad_norm([], 1.0)
-    assert list(clipped) == [], f"clip_grad_norm([]) should return no gradients, got {clipped!r}"
+    require(list(clipped) == [], f"clip_grad_norm([]) should return no gradients, got {len(clipped)}")
     assert_close(total, 0.0, "clip_grad_norm([], 1.0): total norm")
 
 
@@ -163,6 +164,7 @@ def test_adam_step_runs_no_fused_kernel(student, reference, probe):
     """torch's fused optimizer kernels (aten::_fused_*) do the whole task: not allowed."""
     param, grad = random_tensor(2**27, (4, 3)), random_tensor(2**27 + 1, (4, 3))
     (new, _), ops = probe.op_trace(student.adam_step, param, grad, {}, lr=0.01, amsgrad=True)
-    assert probe.forbidden_ops(ops) == [], f"adam_step used forbidden ops: {probe.forbidden_ops(ops)}"
+    forbidden = probe.forbidden_ops(ops)
+    require(forbidden == [], f"adam_step ran forbidden fused kernels: {', '.join(forbidden)}; write the update with plain tensor ops")
     expected = reference.adam_step(param, grad, {}, lr=0.01, amsgrad=True)[0]
     assert_close(new, expected, "adam_step(lr=0.01, amsgrad=True): param after step 1")

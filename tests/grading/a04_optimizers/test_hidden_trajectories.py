@@ -9,8 +9,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from a04_oracle import (HYPERPARAMETERS, adam_hyperparameters, averaging, check_trajectory, epsilons,
-                        hidden_seeds, problems, random_tensor, torch_trajectory)
+from a04_oracle import (HYPERPARAMETERS, adam_hyperparameters, averaging, check_trajectory, describe,
+                        epsilons, hidden_seeds, problems, random_tensor, torch_trajectory)
 from autograder.strategies import shapes
 from autograder.testing import FLOAT32
 
@@ -18,7 +18,7 @@ from autograder.testing import FLOAT32
 def check(student, name, problem, hyper, tol=None):
     param, grads = problem
     expected = torch_trajectory(name, param, grads, **hyper)
-    check_trajectory(getattr(student, name), param, grads, expected, f"{name}({hyper})", tol=tol, **hyper)
+    check_trajectory(getattr(student, name), param, grads, expected, describe(name, hyper), tol=tol, **hyper)
 
 
 @st.composite
