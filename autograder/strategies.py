@@ -41,7 +41,8 @@ def random_normal(seed: int, shape, dtype=np.float64, scale: float = 1.0) -> np.
     Cheaper to shrink than element-wise strategies, and free of the many exact zeros and
     repeated values that element-wise draws produce.
     """
-    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
+    values = np.asarray(np.random.default_rng(seed).standard_normal(shape) * scale)  # 0-d stays an array
+    return values.astype(dtype)
 
 
 def random_tensor(seed: int, shape, dtype=None, scale: float = 1.0):
