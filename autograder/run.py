@@ -31,6 +31,7 @@ class RunRequest:
     outcomes_file: str
     visibility: str = "all"
     keyword: str = ""
+    list_file: str = ""     # collect only: write the test ids here and run nothing
 
 
 def pytest_arguments(request: RunRequest) -> list[str]:
@@ -44,18 +45,33 @@ def pytest_arguments(request: RunRequest) -> list[str]:
     ]
     if request.keyword:
         args += ["-k", request.keyword]
+    if request.list_file:
+        args += ["--list-tests", request.list_file]
     return args
 
 
-def list_tests(course_file: Path, assignment_id: str, suite_dir: Path) -> list[str]:
-    """The suite's test ids (collection only, in a child so the trusted state stays clean)."""
+def list_tests(course_file: Path, assignment_id: str, suite_dir: Path, *, warm: bool | None = None) -> list[str]:
+    """The suite's test ids (collection only, in a child so the trusted state stays clean).
+
+    With the warm pool (the default) the child is forked by the batch's trusted server, which
+    thereby starts while the batch prepares, instead of delaying its first submission.
+    """
     with tempfile.TemporaryDirectory() as scratch:
         listing = Path(scratch) / "tests.txt"
-        request = RunRequest(str(course_file), assignment_id, str(suite_dir), str(suite_dir), str(Path(scratch) / "o"))
-        args = pytest_arguments(request) + ["--list-tests", str(listing)]
-        completed = subprocess.run([sys.executable, "-m", "pytest", *args], capture_output=True, text=True)
-        if not listing.exists():
+        request = RunRequest(str(course_file), assignment_id, str(suite_dir), str(suite_dir), str(Path(scratch) / "o"),
+                             list_file=str(listing))
+        tail = ""
+        if warm_by_default() if warm is None else warm:
+            from autograder.pool import shared_pool
+
+            log = Path(scratch) / "collect.log"
+            shared_pool(_preload(request)).run(request, timeout=600, log_file=log)
+            tail = log.read_text()[-1500:] if log.exists() else ""
+        else:
+            completed = subprocess.run([sys.executable, "-m", "pytest", *pytest_arguments(request)],
+                                       capture_output=True, text=True)
             tail = (completed.stdout + completed.stderr)[-1500:]
+        if not listing.exists():
             raise GraderFault(f"collecting the suite {suite_dir} failed:\n{tail}")
         return [line for line in listing.read_text().splitlines() if line]
 
