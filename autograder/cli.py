@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = verbs.add_parser("verify", help="instructors: reference = full marks, stub = 0, every mutant loses points")
     verify.add_argument("assignment", help="assignment id, alias, or 'all'")
-    verify.add_argument("-j", "--jobs", type=int, default=None, help="submissions graded at once (default: 3 per core)")
+    verify.add_argument("-j", "--jobs", type=int, default=None, help="submissions graded at once (default: all cores)")
 
     export = verbs.add_parser("export", help="instructors: package an assignment for another grading platform")
     export.add_argument("platform", choices=["gradescope"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import os
 import shutil
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import yaml
 from autograder import records
 from autograder.config import Assignment, Course, _match_test_id, load_course
 from autograder.errors import AutograderError, ExitCode
-from autograder.grade import GradeContext, grade_one, make_context
+from autograder.grade import GradeContext, default_jobs, grade_one, make_context
 from autograder.release import stub_source
 
 MUTANT_KEYS = ("description", "expect_fail", "replace")
@@ -205,11 +204,6 @@ def run_jobs(jobs: list[Job], parallel: int, stream=None) -> list[Verdict]:
                 print(f"[{index}/{len(jobs)}] {verdict.assignment} {verdict.subject}: "
                       f"{'ok' if verdict.ok else 'VIOLATION'}", file=stream, flush=True)
     return verdicts
-
-
-def default_jobs() -> int:
-    """Grading one submission waits on child processes more than it computes: overlap three per core."""
-    return min(12, 3 * (os.cpu_count() or 1))
 
 
 def verifiable(course: Course, name: str, stream) -> list[Assignment]:
