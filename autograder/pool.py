@@ -192,6 +192,8 @@ def shared_pool(preload: tuple[str, ...]) -> WarmPool:
     """The process's pool for this preload set, started on first use and closed at exit."""
     with _POOLS_LOCK:
         pool = _POOLS.get(tuple(preload))
+        if pool is not None and not pool.closed and (pool.server.poll() is not None or pool.zygote.poll() is not None):
+            pool.close()  # it died (killed, out of memory): the rest of the batch gets a new one
         if pool is None or pool.closed:
             pool = _POOLS[tuple(preload)] = WarmPool(preload)
             if len(_POOLS) == 1:
