@@ -86,6 +86,12 @@ def batch(request, tmp_path_factory):
     import subprocess
     import sys
 
+    from autograder.sandbox import _candidate_modes, _probe
+
+    if _probe(tuple(_candidate_modes())).mode == "none":
+        pytest.skip("this machine allows no mount or network namespace (not root, no user namespaces): "
+                    "grading here warns that hidden files are readable, and these containment tests cannot hold")
+
     scratch = tmp_path_factory.mktemp(f"hostile-{request.param}")
     out = scratch / "results"
     private_tmp = scratch / "grader-tmp"
