@@ -140,7 +140,8 @@ def hidden_files_warning(isolation: Isolation) -> str:
     bar = "!" * 78
     return (f"{bar}\nWARNING: student code can READ the hidden tests, the reference solutions and grading.yaml\n"
             f"on this machine (isolation mode '{isolation.mode}': no mount namespace). Grade as root, or allow\n"
-            f"user namespaces (sysctl kernel.unprivileged_userns_clone=1), before trusting these results.\n"
+            f"user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 also\n"
+            f"kernel.apparmor_restrict_unprivileged_userns=0), before trusting these results.\n"
             + "".join(f"  - {note}\n" for note in isolation.notes) + bar)
 
 
