@@ -288,6 +288,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summary: dict[str, Any] = {"isolation": state.isolation, "rejected": None, "output": "", "restarts": 0, "calls": 0}
     if state.session is not None:
         summary.update(rejected=state.session.rejected, restarts=state.session.restarts, calls=state.session.calls)
+        if state.session.isolation:  # what the worker itself reported, before any student code ran
+            reported = {k: v for k, v in state.session.isolation.items() if k != "uid"}  # the uid varies per run
+            summary["isolation"] = dict(state.isolation, worker_reported=reported)
         state.session.close()
         summary["output"] = state.session.collected_output
     if state.outcomes_file is not None:

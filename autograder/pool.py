@@ -122,6 +122,7 @@ class WarmPool:
         self.server = subprocess.Popen(
             [sys.executable, "-m", "autograder.pool", json.dumps({"listener_fd": server_listener.fileno()})],
             env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(server_listener.fileno(),),
+            start_new_session=True,  # Ctrl-C of the batch must not interrupt the runs in flight
         )
         zygote_listener.close()
         server_listener.close()

@@ -17,3 +17,8 @@ for solution in solutions/a*/; do
   echo "== $id"
   .venv/bin/python -m autograder grade "$id" "${subs[@]}" --out "results/$id" -j "$jobs"
 done
+echo
+echo "Reports (gradebook.csv, feedback, report.html) for the last results:"
+for out in results/a*/; do
+  .venv/bin/python -m autograder report "$(basename "$out")" "$out" >/dev/null && echo "  $out"report.html
+done
