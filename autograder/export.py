@@ -23,12 +23,12 @@ SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".txt", ".md", ".toml", ".cf
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image (Ubuntu 22.04 or
-# newer): Python 3.11+, bubblewrap for the sandbox, and the pinned grading environment.
+# newer): Python 3.11+ and the pinned grading environment.
 set -euo pipefail
 cd "$(dirname "$0")"
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3.11 python3.11-venv bubblewrap >/dev/null \\
-  || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv bubblewrap >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3.11 python3.11-venv >/dev/null \\
+  || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
 PYTHON=$(command -v python3.11 || command -v python3)
 "$PYTHON" -m venv /autograder/venv
 /autograder/venv/bin/pip install -q --upgrade pip

@@ -11,9 +11,9 @@ if [ -z "$PYTHON" ]; then
   if [ -x /usr/bin/python3.11 ]; then PYTHON=/usr/bin/python3.11; else PYTHON=$(command -v python3); fi
 fi
 
-# System packages the sandbox and the HTML report tests use (skipped when present or not root).
+# System packages the HTML report test uses (headless Chromium; skipped when present or not root).
+# The sandbox needs none: it isolates the worker with kernel namespaces through ctypes.
 need=()
-command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup: installing ${need[*]} (apt)"
