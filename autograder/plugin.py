@@ -134,9 +134,7 @@ def _open_session(state: GradingState) -> Session:
     submission = state.submission or state.course.solution_dir(assignment).resolve()
     spec = WorkerSpec(
         submission_dir=submission, module=assignment.module_name, preload=assignment.preload,
-        forbidden_calls=assignment.forbidden.calls, memory_mb=limits.memory_mb, cpu_seconds=limits.cpu_seconds,
-        processes=limits.processes, open_files=limits.open_files, file_size_mb=limits.file_size_mb,
-        output_kb=limits.output_kb, start_seconds=max(60.0, limits.call_seconds),
+        forbidden_calls=assignment.forbidden.calls, limits=limits, start_seconds=max(60.0, limits.call_seconds),
     )
     state.isolation = probe_isolation().as_dict()
     return Session(spec, CallLimits(limits.call_seconds, limits.test_seconds))

@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.config import Limits
 from autograder.errors import GraderFault
 
 from autograder.runtime.protocol import Channel
@@ -52,12 +53,7 @@ class WorkerSpec:
     module: str
     preload: tuple[str, ...] = ("numpy",)
     forbidden_calls: tuple[str, ...] = ()
-    memory_mb: int = 4096
-    cpu_seconds: int = 900
-    processes: int = 64
-    open_files: int = 256
-    file_size_mb: int = 64
-    output_kb: int = 64
+    limits: Limits = Limits()
     start_seconds: float = 60.0
     python: str = sys.executable
     zygote: str | None = field(default_factory=lambda: os.environ.get(ZYGOTE_ENV) or None)
@@ -260,8 +256,8 @@ class WorkerProcess:
                 fcntl.fcntl(fd, F_SETPIPE_SZ, 1 << 20)
             except OSError:
                 pass
-        limits = {"memory_mb": spec.memory_mb, "cpu_seconds": spec.cpu_seconds, "processes": spec.processes,
-                  "open_files": spec.open_files, "file_size_mb": spec.file_size_mb}
+        limits = {name: getattr(spec.limits, name)
+                  for name in ("memory_mb", "cpu_seconds", "processes", "open_files", "file_size_mb")}
         config = {
             "submission_dir": str(work), "module": spec.module, "preload": list(spec.preload),
             "forbidden_calls": list(spec.forbidden_calls), "environment": dict(WORKER_ENVIRONMENT),
@@ -287,7 +283,7 @@ class WorkerProcess:
             raise
         for fd in (to_worker_r, from_worker_w, out_w):
             os.close(fd)
-        output = _OutputCollector(out_r, spec.output_kb * 1024)
+        output = _OutputCollector(out_r, spec.limits.output_kb * 1024)
         output.start()
         return cls(process, Channel(from_worker_r, to_worker_w), root, output, [from_worker_r, to_worker_w])
 
