@@ -128,10 +128,13 @@ def _build_root(new_root: str, submission_dir: str, tmp_mb: int, proc: bool) -> 
             os.symlink(os.readlink(source), new_root + source)
         elif os.path.exists(source):
             _bind(new_root, source)
-    for root in python_roots():
-        _bind(new_root, root)
     os.makedirs(new_root + "/dev", exist_ok=True)
     _mount("tmpfs", new_root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k")
+    for directory in ("/tmp", "/dev/shm"):  # before the Python roots: a venv may live under /tmp
+        os.makedirs(new_root + directory, exist_ok=True)
+        _mount("tmpfs", new_root + directory, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_mb}m")
+    for root in python_roots():
+        _bind(new_root, root)
     for device in DEVICES:
         if os.path.exists("/dev/" + device):
             _bind(new_root, "/dev/" + device, writable=True)
@@ -142,9 +145,6 @@ def _build_root(new_root: str, submission_dir: str, tmp_mb: int, proc: bool) -> 
     if gpus and os.path.isdir("/sys"):
         _bind(new_root, "/sys")  # CUDA and NVML read the PCI topology here
         notes.append(f"GPU devices exposed: {', '.join(gpus)}")
-    for directory in ("/tmp", "/dev/shm"):
-        os.makedirs(new_root + directory, exist_ok=True)
-        _mount("tmpfs", new_root + directory, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_mb}m")
     _bind(new_root, submission_dir, writable=True, target=SUBMISSION)
     if proc:
         os.makedirs(new_root + "/proc", exist_ok=True)
