@@ -36,7 +36,7 @@ class RunRequest:
 
 def pytest_arguments(request: RunRequest) -> list[str]:
     args = [
-        request.suite_dir, "-p", "autograder.plugin", "-p", "no:cacheprovider", "-p", "no:randomly",
+        request.suite_dir, "-p", "autograder.plugin", "-p", "no:cacheprovider", "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:randomly",
         "-c", os.devnull, "--rootdir", request.suite_dir, "--confcutdir", request.suite_dir,
         "-q", "--tb=no", "--no-header", "-o", "console_output_style=classic",
         "--assignment", request.assignment, "--course", request.course_file,
