@@ -23,10 +23,20 @@ def feedback_level(assignment: Assignment, group: TestGroup | None) -> str:
     return assignment.feedback.hidden
 
 
+def without_introspection(message: str) -> str:
+    """Cut pytest's assertion introspection after the `assert ...` line: its `where` lines
+    show the arguments of the calls in the assert, which in a hidden test are hidden inputs."""
+    lines = message.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("assert "):
+            return "\n".join(lines[: index + 1])
+    return message
+
+
 def feedback_text(outcome: records.TestOutcome, level: str) -> str:
     if outcome.status == records.PASSED or level == "status":
         return ""
-    parts = [outcome.message]
+    parts = [outcome.message if level == "full" else without_introspection(outcome.message)]
     if outcome.traceback:
         parts.append(outcome.traceback.rstrip())
     if level == "full" and outcome.example:

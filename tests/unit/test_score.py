@@ -52,3 +52,11 @@ def test_an_unimportable_module_rejects_the_submission():
     run = run_of(records.TestOutcome(IDS[0], records.ERROR, "x"), rejected="SyntaxError: bad")
     tests = score_tests(ASSIGNMENT, IDS[:1], run)
     assert submission_status(tests, run)[0] == records.REJECTED
+
+
+def test_hidden_feedback_drops_pytest_introspection_that_would_show_inputs():
+    message = ("counter after add\nassert 40 == 41\n +  where 40 = <function student.apply>(<function trusted>, 4)")
+    outcome = records.TestOutcome(IDS[3], records.FAILED, message)
+    hidden = score_tests(ASSIGNMENT, [IDS[3]], run_of(outcome))[0]
+    assert hidden.feedback == "counter after add\nassert 40 == 41"
+    assert "where" in feedback_text(outcome, "full")
