@@ -135,6 +135,8 @@ def _open_session(state: GradingState) -> Session:
     spec = WorkerSpec(
         submission_dir=submission, module=assignment.module_name, preload=assignment.preload,
         forbidden_calls=assignment.forbidden.calls, limits=limits, start_seconds=max(60.0, limits.call_seconds),
+        allowed_imports=assignment.allowed_imports, forbidden_imports=assignment.forbidden.imports,
+        assignment=assignment.id,
     )
     state.isolation = probe_isolation().as_dict()
     return Session(spec, CallLimits(limits.call_seconds, limits.test_seconds))

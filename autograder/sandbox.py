@@ -53,6 +53,9 @@ class WorkerSpec:
     module: str
     preload: tuple[str, ...] = ("numpy",)
     forbidden_calls: tuple[str, ...] = ()
+    allowed_imports: tuple[str, ...] = ("*",)   # judged at run time too, for imports the submission makes
+    forbidden_imports: tuple[str, ...] = ()
+    assignment: str = "this assignment"
     limits: Limits = Limits()
     start_seconds: float = 60.0
     python: str = sys.executable
@@ -261,6 +264,8 @@ class WorkerProcess:
         config = {
             "submission_dir": str(work), "module": spec.module, "preload": list(spec.preload),
             "forbidden_calls": list(spec.forbidden_calls), "environment": dict(WORKER_ENVIRONMENT),
+            "allowed_imports": list(spec.allowed_imports), "forbidden_imports": list(spec.forbidden_imports),
+            "assignment": spec.assignment,
             "isolation": {"mode": isolation.mode, "submission_dir": str(work), "new_root": str(root / "root"),
                           "limits": limits},
         }

@@ -229,7 +229,7 @@ def preload(names: list[str]) -> None:
         if name == "torch":
             module.set_num_threads(1)
             module.set_num_interop_threads(1)
-    from . import guard, isolation, probes  # noqa: F401  (loaded now: the sandbox hides this package)
+    from . import guard, imports, isolation, probes  # noqa: F401  (loaded now: the sandbox hides this package)
 
 
 def run(config: dict) -> None:
@@ -253,6 +253,10 @@ def run(config: dict) -> None:
     os.environ.update(config.get("environment", {}), HOME=submission, TMPDIR=temporary)
     config = dict(config, submission_dir=submission, module_file=os.path.join(submission, config["module"] + ".py"))
     os.chdir(submission)
+    if config.get("allowed_imports") is not None:
+        from .imports import install
+
+        install(config["allowed_imports"], config.get("forbidden_imports", []), submission, config.get("assignment", ""))
     channel.send({"isolated": measures}, [])
     server = Server(config)
     server.serve()

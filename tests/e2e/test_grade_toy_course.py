@@ -177,3 +177,14 @@ def test_unknown_assignment_is_a_one_line_usage_error(cli, tmp_path):
     assert completed.returncode == 2
     assert completed.stderr.strip().startswith("autograder: unknown assignment 'a98'")
     assert "Traceback" not in completed.stderr
+
+
+def test_an_import_hidden_from_the_static_scan_is_refused_at_run_time(cli, tmp_path):
+    """`importlib.import_module("to" + "rch")` passes the AST scan; the worker refuses it."""
+    grade(cli, tmp_path, str(SUBS / "sneaky_import"))
+    tests = {t["name"]: t for t in result(tmp_path, "sneaky_import")["tests"]}
+    double = tests["test_double_matches_reference"]
+    assert double["status"] == "error"
+    assert "ForbiddenImportError: importing torch is not allowed in a99_toy" in double["feedback"]
+    assert tests["test_apply_calls_back"]["status"] == "passed"  # __import__ of the standard library is fine
+    assert result(tmp_path, "sneaky_import")["score"] == 10
