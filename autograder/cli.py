@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 
@@ -27,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="grade again even if a result exists for the same submission and suite")
     grade.add_argument("--manifest", help="CSV with the columns student,submitted_at: submission times for the late policy")
     grade.add_argument("--file-times", action="store_true", help="take submission times from the files' modification times")
+    grade.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                       help="override a limit of grading.yaml, e.g. call_seconds=60 (beats AUTOGRADER_CALL_SECONDS)")
 
     report = verbs.add_parser("report", help="gradebook.csv, per-student feedback and a class report.html from results")
     report.add_argument("assignment", help="assignment id or alias (a04)")
@@ -63,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.verb == "grade":
             from autograder import grade
+            from autograder.config import limit_override
+
+            for text in args.limit:  # command line > environment > grading.yaml > defaults
+                variable, value = limit_override(text)
+                os.environ[variable] = value
 
             return grade.main(assignment=args.assignment, submissions=args.submissions, out=args.out,
                               config=args.config, jobs=args.jobs, regrade=args.regrade, manifest=args.manifest,

@@ -394,7 +394,7 @@ def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults) ->
         ),
         tests=_read_groups(reader, examples),
         unscored=reader.get_list("unscored"),
-        limits=_read_limits(reader.sub("limits"), defaults.limits),
+        limits=apply_overrides(_read_limits(reader.sub("limits"), defaults.limits)),  # environment > file
         examples=examples,
         feedback=_read_feedback(reader.sub("feedback"), defaults.feedback),
         preload=reader.get_list("preload", ("numpy",)),
@@ -434,7 +434,11 @@ def load_course(path: str | os.PathLike | None = None) -> Course:
 
 
 def apply_overrides(limits: Limits, *, environ: dict[str, str] | None = None, **command_line: Any) -> Limits:
-    """Limits after environment (AUTOGRADER_CALL_SECONDS, ...) then command-line overrides."""
+    """Limits after environment (AUTOGRADER_CALL_SECONDS, ...) then command-line overrides.
+
+    `grade --limit NAME=VALUE` sets the environment variable, so the trusted runs (other
+    processes, which load grading.yaml themselves) see the same limits.
+    """
     environ = os.environ if environ is None else environ
     values = {}
     for f in dataclasses.fields(Limits):
@@ -443,8 +447,10 @@ def apply_overrides(limits: Limits, *, environ: dict[str, str] | None = None, **
         if env_value is not None:
             try:
                 values[f.name] = kind(env_value)
+                if values[f.name] <= 0:
+                    raise ValueError
             except ValueError:
-                raise ConfigError(f"environment AUTOGRADER_{f.name.upper()}={env_value!r}: expected a number") from None
+                raise ConfigError(f"environment AUTOGRADER_{f.name.upper()}={env_value!r}: expected a positive number") from None
         if command_line.get(f.name) is not None:
             values[f.name] = kind(command_line[f.name])
     return dataclasses.replace(limits, **values)
@@ -464,3 +470,18 @@ def check_suite_coverage(assignment: Assignment, test_ids: list[str], path: Path
                 if group.matches(test_id) and not test_id.startswith("test_public"):
                     problems.append(f"{path}:{group.line}: public group {group.name!r} matches {test_id}, which is not in a test_public*.py file")
     return problems
+
+
+def limit_override(text: str) -> tuple[str, str]:
+    """`NAME=VALUE` of `grade --limit`, checked: (environment variable, value)."""
+    name, _, value = text.partition("=")
+    names = [f.name for f in dataclasses.fields(Limits)]
+    if name not in names or not value:
+        raise ConfigError(f"--limit {text!r}: give NAME=VALUE with NAME one of {', '.join(names)}{_did_you_mean(name, names)}")
+    kind = type(getattr(Limits(), name))
+    try:
+        if kind(value) <= 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"--limit {text!r}: {value!r} is not a positive number") from None
+    return f"AUTOGRADER_{name.upper()}", value

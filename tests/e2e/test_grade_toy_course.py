@@ -188,3 +188,14 @@ def test_an_import_hidden_from_the_static_scan_is_refused_at_run_time(cli, tmp_p
     assert "ForbiddenImportError: importing torch is not allowed in a99_toy" in double["feedback"]
     assert tests["test_apply_calls_back"]["status"] == "passed"  # __import__ of the standard library is fine
     assert result(tmp_path, "sneaky_import")["score"] == 10
+
+
+def test_command_line_limit_beats_the_environment_and_the_file(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_CALL_SECONDS", "2")
+    completed = cli("--config", CONFIG, "grade", "a99", str(SUBS / "hang"), "--out", str(tmp_path), "--regrade",
+                    "--limit", "call_seconds=1")
+    assert completed.returncode == 0, completed.stderr
+    tests = {t["name"]: t for t in result(tmp_path, "hang")["tests"]}
+    assert "ran past 1 s limit" in tests["test_double_matches_twice"]["feedback"]
+    bad = cli("--config", CONFIG, "grade", "a99", str(SUBS / "hang"), "--out", str(tmp_path), "--limit", "cpu=1")
+    assert bad.returncode == 2 and "--limit 'cpu=1'" in bad.stderr

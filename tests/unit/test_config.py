@@ -121,3 +121,21 @@ def test_the_course_file_of_the_repository_is_valid():
     course = load_course(Path(__file__).resolve().parents[2] / "grading.yaml")
     for assignment in course.assignments.values():
         assert assignment.max_score == 100, f"{assignment.id} points add up to {assignment.max_score}, not 100"
+
+
+def test_environment_overrides_the_limits_of_every_assignment(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_CALL_SECONDS", "2.5")
+    assert load_course(write(tmp_path, VALID)).assignment("a04").limits.call_seconds == 2.5
+    monkeypatch.setenv("AUTOGRADER_CALL_SECONDS", "-1")
+    with pytest.raises(ConfigError, match="expected a positive number"):
+        load_course(write(tmp_path, VALID))
+
+
+def test_limit_option_is_checked_with_a_suggestion():
+    from autograder.config import limit_override
+
+    assert limit_override("call_seconds=60") == ("AUTOGRADER_CALL_SECONDS", "60")
+    with pytest.raises(ConfigError, match="did you mean 'call_seconds'"):
+        limit_override("call_second=60")
+    with pytest.raises(ConfigError, match="'lots' is not a positive number"):
+        limit_override("memory_mb=lots")
