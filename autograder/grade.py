@@ -58,20 +58,18 @@ def parse_submission_argument(argument: str) -> tuple[str, Path]:
     return submission_name(path), path
 
 
+SEEDS = {"hypothesis": "derandomize=True (seed from each test's name)"}
+
+
 def _rejected(context: GradeContext, name: str, reason: str, sha: str = "") -> records.SubmissionResult:
-    tests = []
-    for test_id in context.test_ids:
-        group = context.assignment.group_for(test_id)
-        if group is None:
-            continue
-        share = round(group.points / sum(1 for t in context.test_ids if context.assignment.group_for(t) is group), 6)
-        tests.append(records.TestResult(test_id, test_id.split("::", 1)[-1], group.name, records.ERROR, 0.0, share,
-                                        group.visibility, f"not run: {reason}"))
+    """A submission that never ran: every scored test is an error with the reason, scored as usual."""
+    not_run = records.SuiteRun(outcomes=tuple(records.TestOutcome(t, records.ERROR, f"not run: {reason}")
+                                              for t in context.test_ids))
     return records.SubmissionResult(
         assignment=context.assignment.id, submission=name, status=records.REJECTED, score=0.0,
-        max_score=context.assignment.max_score, tests=tests, reason=reason, submission_hash=sha,
-        suite_hash=context.suite_hash, versions=environment_versions(), device=context.device,
-        seeds={"hypothesis": "derandomize=True (seed from each test's name)"},
+        max_score=context.assignment.max_score, tests=score_tests(context.assignment, list(context.test_ids), not_run),
+        reason=reason, submission_hash=sha, suite_hash=context.suite_hash, versions=environment_versions(),
+        device=context.device, seeds=dict(SEEDS),
     )
 
 
@@ -116,7 +114,7 @@ def _run_and_score(context: GradeContext, name: str, staged: records.StagedSubmi
         assignment=assignment.id, submission=name, status=status, score=0.0 if status == records.REJECTED else total(tests),
         max_score=assignment.max_score, tests=tests, reason=reason, submission_hash=staged.sha256,
         suite_hash=context.suite_hash, versions=environment_versions(), device=context.device,
-        seeds={"hypothesis": "derandomize=True (seed from each test's name)"}, isolation=run.isolation,
+        seeds=dict(SEEDS), isolation=run.isolation,
         output=run.output if assignment.feedback.show_output else "",
     )
 
