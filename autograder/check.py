@@ -1,6 +1,7 @@
 """The `check` verb for students: run the public tests on a working copy and explain failures."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ def main(*, assignment: str, path: str | None = None, config: str | None = None,
     with tempfile.TemporaryDirectory() as scratch:
         context = make_context(course, target, Path(scratch), visibility="public", keyword=keyword)
         public_ids = tuple(t for t in context.test_ids if (g := target.group_for(t)) is not None and g.visibility == "public")
-        context = type(context)(**{**context.__dict__, "test_ids": public_ids, "out": None})
+        context = dataclasses.replace(context, test_ids=public_ids, out=None)
         result = grade_one(context, "check", graded_copy(target, source, Path(scratch) / "copy"))
     if keyword:
         result.tests = [t for t in result.tests if keyword in t.id]
