@@ -53,7 +53,7 @@ class Feedback:
 @dataclass(frozen=True)
 class Defaults:
     limits: Limits = Limits()
-    examples: int = 25
+    hypothesis_examples: int = 25
     feedback: Feedback = Feedback()
 
 
@@ -72,9 +72,15 @@ class TestGroup:
     match: tuple[str, ...]
     points: float
     visibility: str = "hidden"
-    examples: int | None = None
+    hypothesis_examples: int | None = None
     feedback: str | None = None
     line: int = 0
+    source: str = ""   # the file that declares the group (grading.yaml or the suite's own)
+
+    @property
+    def where(self) -> str:
+        """file:line of the group's declaration, for messages."""
+        return f"{self.source}:{self.line}"
 
     def matches(self, test_id: str) -> bool:
         return any(_match_test_id(pattern, test_id) for pattern in self.match)
@@ -103,7 +109,7 @@ class Assignment:
     tests: tuple[TestGroup, ...]
     unscored: tuple[str, ...]
     limits: Limits
-    examples: int
+    hypothesis_examples: int
     feedback: Feedback
     preload: tuple[str, ...]
 
@@ -293,10 +299,10 @@ def _read_feedback(reader: _Reader, base: Feedback) -> Feedback:
 
 
 def _read_defaults(reader: _Reader) -> Defaults:
-    reader.check_keys(["limits", "examples", "feedback"])
+    reader.check_keys(["limits", "hypothesis_examples", "feedback"])
     return Defaults(
         limits=_read_limits(reader.sub("limits"), Limits()),
-        examples=reader.positive("examples", int, Defaults.examples),
+        hypothesis_examples=reader.positive("hypothesis_examples", int, Defaults.hypothesis_examples),
         feedback=_read_feedback(reader.sub("feedback"), Feedback()),
     )
 
@@ -317,7 +323,7 @@ def _read_due(reader: _Reader) -> dt.datetime | None:
     return value
 
 
-def _read_groups(reader: _Reader, examples: int) -> tuple[TestGroup, ...]:
+def _read_groups(reader: _Reader) -> tuple[TestGroup, ...]:
     if not reader.has("tests"):
         raise reader.error("tests", "every assignment lists its test groups with points")
     items = reader.mapping["tests"].value
@@ -326,7 +332,7 @@ def _read_groups(reader: _Reader, examples: int) -> tuple[TestGroup, ...]:
     groups, names = [], set()
     for index, item in enumerate(items):
         group = _Reader(reader.path, f"{reader.where}.tests[{index}]", item.value, item.line)
-        group.check_keys(["group", "match", "points", "visibility", "examples", "feedback"])
+        group.check_keys(["group", "match", "points", "visibility", "hypothesis_examples", "feedback"])
         name = group.get("group", str)
         if name in names:
             raise group.error("group", f"the group name {name!r} is used twice")
@@ -345,18 +351,33 @@ def _read_groups(reader: _Reader, examples: int) -> tuple[TestGroup, ...]:
             raise group.error("feedback", f"{feedback!r} is not one of {', '.join(FEEDBACK_LEVELS)}")
         groups.append(TestGroup(
             name=name, match=tuple(str(m) for m in match), points=points, visibility=visibility,
-            examples=group.positive("examples", int, None), feedback=feedback, line=item.line,
+            hypothesis_examples=group.positive("hypothesis_examples", int, None), feedback=feedback, line=item.line,
+            source=str(reader.path),
         ))
     return tuple(groups)
 
 
 ASSIGNMENT_KEYS = [
     "title", "lecture", "module", "files", "required", "allowed_imports", "forbidden", "devices",
-    "due", "late", "tests", "unscored", "limits", "examples", "feedback", "preload",
+    "due", "late", "tests", "unscored", "limits", "hypothesis_examples", "feedback", "preload",
 ]
+SUITE_FILE = "grading.yaml"   # tests/grading/<id>/grading.yaml: an assignment's groups beside its suite
+SUITE_KEYS = ["tests", "unscored"]
 
 
-def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults) -> Assignment:
+def _suite_reader(reader: _Reader, suite_dir: Path) -> _Reader:
+    """The reader of the assignment's test groups: its own `tests:` or its suite's grading.yaml."""
+    if reader.has("tests"):
+        return reader
+    path = suite_dir / SUITE_FILE
+    if not path.is_file():
+        raise reader.error("tests", f"list the test groups here or in {path}")
+    suite = _Reader(path, f"{reader.where.split('.')[-1]} (suite)", _compose(path), 1)
+    suite.check_keys(SUITE_KEYS)
+    return suite
+
+
+def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults, root: Path) -> Assignment:
     reader.check_keys(ASSIGNMENT_KEYS)
     if not ID_PATTERN.match(assignment_id):
         raise ConfigError(f"{reader.path}:{reader.line}: assignment id {assignment_id!r} must look like a04_optimizers")
@@ -371,7 +392,8 @@ def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults) ->
     for device in devices:
         if device not in DEVICES:
             raise reader.error("devices", f"{device!r} is not one of {', '.join(DEVICES)}")
-    examples = reader.positive("examples", int, defaults.examples)
+    hypothesis_examples = reader.positive("hypothesis_examples", int, defaults.hypothesis_examples)
+    groups = _suite_reader(reader, root / "tests" / "grading" / assignment_id)
     return Assignment(
         id=assignment_id,
         title=reader.get("title", str),
@@ -392,10 +414,10 @@ def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults) ->
             per_day=late.get("per_day", float, 0.0),
             max_days=late.get("max_days", int, None),
         ),
-        tests=_read_groups(reader, examples),
-        unscored=reader.get_list("unscored"),
+        tests=_read_groups(groups),
+        unscored=groups.get_list("unscored"),
         limits=apply_overrides(_read_limits(reader.sub("limits"), defaults.limits)),  # environment > file
-        examples=examples,
+        hypothesis_examples=hypothesis_examples,
         feedback=_read_feedback(reader.sub("feedback"), defaults.feedback),
         preload=reader.get_list("preload", ("numpy",)),
     )
@@ -404,6 +426,21 @@ def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults) ->
 def load_course(path: str | os.PathLike | None = None) -> Course:
     """Load and validate grading.yaml (default: ./grading.yaml or $AUTOGRADER_CONFIG)."""
     path = Path(path or os.environ.get("AUTOGRADER_CONFIG") or "grading.yaml").resolve()
+    top = _Reader(path, "grading.yaml", _compose(path), 1)
+    top.check_keys(["course", "defaults", "assignments"])
+    defaults = _read_defaults(top.sub("defaults"))
+    assignments_reader = top.sub("assignments")
+    if not assignments_reader.mapping:
+        raise ConfigError(f"{path}:{top.line}: grading.yaml needs at least one assignment under 'assignments'")
+    assignments = {
+        key: _read_assignment(assignments_reader.sub(key), key, defaults, path.parent)
+        for key in assignments_reader.mapping
+    }
+    return Course(name=top.get("course", str), defaults=defaults, assignments=assignments, path=path, root=path.parent)
+
+
+def _compose(path: Path) -> Any:
+    """Read one YAML file into mappings that remember their lines; errors name file:line."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -415,22 +452,12 @@ def load_course(path: str | os.PathLike | None = None) -> Course:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
     if node is None:
-        raise ConfigError(f"{path}:1: the file is empty; it needs course, defaults and assignments")
+        raise ConfigError(f"{path}:1: the file is empty")
     constructor = yaml.SafeLoader("")  # only its constructor is used: YAML scalars to Python values
     try:
-        top = _Reader(path, "grading.yaml", _plain(node, path, constructor), 1)
+        return _plain(node, path, constructor)
     finally:
         constructor.dispose()
-    top.check_keys(["course", "defaults", "assignments"])
-    defaults = _read_defaults(top.sub("defaults"))
-    assignments_reader = top.sub("assignments")
-    if not assignments_reader.mapping:
-        raise ConfigError(f"{path}:{top.line}: grading.yaml needs at least one assignment under 'assignments'")
-    assignments = {
-        key: _read_assignment(assignments_reader.sub(key), key, defaults)
-        for key in assignments_reader.mapping
-    }
-    return Course(name=top.get("course", str), defaults=defaults, assignments=assignments, path=path, root=path.parent)
 
 
 def apply_overrides(limits: Limits, *, environ: dict[str, str] | None = None, **command_line: Any) -> Limits:
@@ -464,11 +491,11 @@ def check_suite_coverage(assignment: Assignment, test_ids: list[str], path: Path
             problems.append(f"{path}: test {test_id} of {assignment.id} is worth no points; add it to a group or to 'unscored'")
     for group in assignment.tests:
         if not any(group.matches(test_id) for test_id in test_ids):
-            problems.append(f"{path}:{group.line}: group {group.name!r} of {assignment.id} matches no test ({', '.join(group.match)})")
+            problems.append(f"{group.where}: group {group.name!r} of {assignment.id} matches no test ({', '.join(group.match)})")
         if group.visibility == "public":
             for test_id in test_ids:
                 if group.matches(test_id) and not test_id.startswith("test_public"):
-                    problems.append(f"{path}:{group.line}: public group {group.name!r} matches {test_id}, which is not in a test_public*.py file")
+                    problems.append(f"{group.where}: public group {group.name!r} matches {test_id}, which is not in a test_public*.py file")
     return problems
 
 

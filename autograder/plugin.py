@@ -20,6 +20,7 @@ from autograder import records
 from autograder.boundary import (CallLimits, Probe, Session, StudentError, StudentModule, StudentTimeout,
                                  SubmissionRejected, WorkerCrashed)
 from autograder.errors import GraderFault
+from autograder.harness.diagnosis import diagnosis_of
 from autograder.config import Assignment, Course, load_course
 from autograder.sandbox import WorkerSpec, probe_isolation
 from autograder.score import feedback_level
@@ -110,7 +111,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         selected.append(item)
         function = getattr(item, "obj", None)
         if group is not None and hasattr(function, "_hypothesis_internal_use_settings"):
-            examples = group.examples or state.assignment.examples
+            examples = group.hypothesis_examples or state.assignment.hypothesis_examples
             # Shrinking only pays where the student sees the minimal example (public feedback);
             # the explain phase never does. Both cost hundreds of worker calls per failure.
             shows_example = feedback_level(state.assignment, group) == "full"
@@ -273,7 +274,9 @@ def _outcome(state: GradingState, item: pytest.Item, call: pytest.CallInfo, repo
         return records.TestOutcome(test_id, status, reason, duration=duration)
     if report.failed and call.excinfo is not None:
         status, message, trace = classify(call.excinfo.value, call.when)
-        return records.TestOutcome(test_id, status, message, _stable(_notes(call.excinfo.value)), trace, duration)
+        diagnosis = diagnosis_of(call.excinfo.value) if status in (records.FAILED, records.ERROR) else ""
+        return records.TestOutcome(test_id, status, message, _stable(_notes(call.excinfo.value)), trace, duration,
+                                   diagnosis=diagnosis)
     if report.failed:
         return records.TestOutcome(test_id, records.GRADER_ERROR, str(report.longrepr)[:500], duration=duration)
     if call.when == "call":

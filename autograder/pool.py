@@ -26,8 +26,8 @@ from autograder.runtime.zygote import Zygote
 from autograder.sandbox import (BOOTSTRAP, ISOLATION_ENV, MALLOC_ENVIRONMENT, WORKER_ENVIRONMENT, ZYGOTE_ENV, _runtime_copy,
                                 probe_isolation)
 
-TRUSTED_PRELOAD = ("numpy", "torch", "hypothesis", "pytest", "autograder.plugin", "autograder.testing",
-                   "autograder.strategies")
+TRUSTED_PRELOAD = ("numpy", "torch", "hypothesis", "pytest", "autograder.plugin", "autograder.harness",
+                   "autograder.harness.strategies")
 
 
 class TrustedServer(Zygote):

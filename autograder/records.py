@@ -49,6 +49,7 @@ class TestOutcome:
     example: str = ""       # hypothesis' minimal failing example (shown only when policy allows)
     traceback: str = ""     # the student's traceback, for errors
     duration: float = 0.0
+    diagnosis: str = ""     # the suite's sentence naming the feature at fault (shown at every level but status)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class TestResult:
     visibility: str
     feedback: str
     duration: float = 0.0
+    diagnosis: str = ""
 
 
 @dataclass
@@ -131,6 +133,7 @@ RESULT_SCHEMA: dict[str, Any] = {
                 "status": {"enum": list(TEST_STATUSES)}, "score": {"type": "number", "minimum": 0},
                 "max_score": {"type": "number", "minimum": 0},
                 "visibility": {"enum": ["public", "hidden", "after_due"]}, "feedback": {"type": "string"},
+                "diagnosis": {"type": "string"},
             },
         }},
         "submission_hash": {"type": "string"}, "suite_hash": {"type": "string"},

@@ -203,11 +203,11 @@ def public_config(course: Course, assignment: Assignment) -> str:
         "forbidden": {"imports": list(assignment.forbidden.imports), "calls": list(assignment.forbidden.calls),
                       "ops": list(assignment.forbidden.ops)},
         "devices": list(assignment.devices), "preload": list(assignment.preload),
-        "examples": assignment.examples, "limits": limits,
+        "hypothesis_examples": assignment.hypothesis_examples, "limits": limits,
         "feedback": {"public": assignment.feedback.public, "hidden": assignment.feedback.hidden,
                      "show_output": assignment.feedback.show_output},
         "tests": [{"group": g.name, "match": list(g.match), "points": g.points, "visibility": "public",
-                   **({"examples": g.examples} if g.examples else {}), **({"feedback": g.feedback} if g.feedback else {})}
+                   **({"hypothesis_examples": g.hypothesis_examples} if g.hypothesis_examples else {}), **({"feedback": g.feedback} if g.feedback else {})}
                   for g in public_groups],
     }
     if assignment.due is not None:

@@ -69,6 +69,7 @@ def score_tests(assignment: Assignment, test_ids: list[str], run: records.SuiteR
             score=round(share, 6) if outcome.status == records.PASSED else 0.0, max_score=round(share, 6),
             visibility=group.visibility, feedback=feedback_text(outcome, feedback_level(assignment, group)),
             duration=round(outcome.duration, 3),
+            diagnosis=outcome.diagnosis if feedback_level(assignment, group) != "status" else "",
         ))
     return results
 

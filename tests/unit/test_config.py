@@ -9,7 +9,7 @@ from autograder.errors import ConfigError, UnknownAssignment
 VALID = """\
 course: Test course
 defaults:
-  examples: 7
+  hypothesis_examples: 7
 assignments:
   a04_optimizers:
     title: Optimizers
@@ -33,7 +33,7 @@ def test_valid_file_loads_with_defaults_and_points(tmp_path):
     course = load_course(write(tmp_path, VALID))
     assignment = course.assignment("a04")
     assert assignment.id == "a04_optimizers"
-    assert assignment.examples == 7
+    assert assignment.hypothesis_examples == 7
     assert assignment.max_score == 100
     assert assignment.tests[0].visibility == "public"
     assert assignment.tests[1].visibility == "hidden"

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.testing import FLOAT64, Tolerance
+from autograder.harness.compare import FLOAT64, Tolerance
 
 EPS = float(np.finfo(np.float64).eps)
 SALT = 0xA01  # hidden data come from other random streams than the public tests'

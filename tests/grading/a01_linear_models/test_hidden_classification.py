@@ -13,8 +13,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import a01_oracles as oracle
-from autograder.strategies import seeds
-from autograder.testing import FLOAT64, Tolerance, assert_close
+from autograder.harness.strategies import seeds
+from autograder.harness.compare import FLOAT64, Tolerance, assert_close
 
 LARGE = st.sampled_from([1e3, 2.5e3, 1e4])   # the largest |logit| in a stability test
 

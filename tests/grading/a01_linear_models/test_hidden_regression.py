@@ -12,8 +12,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import a01_oracles as oracle
-from autograder.strategies import seeds
-from autograder.testing import Tolerance, assert_close
+from autograder.harness.strategies import seeds
+from autograder.harness.compare import Tolerance, assert_close
 
 
 def _scalar_bias(b: float, kind: str):

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import Phase, assume, given, settings
 from hypothesis import strategies as st
 
-from autograder.strategies import random_normal, seeds, shapes
-from autograder.testing import Tolerance, assert_close
+from autograder.harness.strategies import random_normal, seeds, shapes
+from autograder.harness.compare import Tolerance, assert_close
 
 # Hidden failures never show their inputs, so shrinking them buys nothing and costs ~100 more
 # calls per failing test (a minute for a stub). The plugin's `grading` profile is inherited.

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from autograder.strategies import seeds
-from autograder.testing import assert_close
+from autograder.harness.strategies import seeds
+from autograder.harness.compare import assert_close
 
 # Hidden failures never show their inputs, so shrinking them buys nothing and costs ~100 more
 # calls per failing test (a minute for a stub). The plugin's `grading` profile is inherited.

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import Phase, given, settings, strategies as st
 
 from autograder.boundary import StudentError
-from autograder.strategies import random_normal
-from autograder.testing import FLOAT32, FLOAT64, Tolerance, assert_close, assert_equal
+from autograder.harness.strategies import random_normal
+from autograder.harness.compare import FLOAT32, FLOAT64, Tolerance, assert_close, assert_equal
 
 HIDDEN_SEEDS = st.integers(1000, 2**31 - 1)
 # Hidden failures show the message, never the inputs, so shrinking them (and hypothesis'

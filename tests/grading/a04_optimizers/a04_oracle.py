@@ -10,11 +10,11 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from autograder.strategies import random_normal, shapes
-from autograder.testing import assert_close
+from autograder.harness.strategies import random_normal, shapes
+from autograder.harness.compare import assert_close
 
 def random_tensor(seed: int, shape, dtype=torch.float64, scale: float = 1.0) -> torch.Tensor:
-    """autograder.strategies.random_tensor, also for 0-d shapes (numpy returns a scalar there)."""
+    """autograder.harness.strategies.random_tensor, also for 0-d shapes (numpy returns a scalar there)."""
     return torch.from_numpy(np.asarray(random_normal(seed, shape, scale=scale))).to(dtype)
 
 

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from a04_oracle import averaging, describe, hidden_seeds, random_tensor, require, student_trajectory
-from autograder.strategies import shapes
-from autograder.testing import FLOAT32, assert_close
+from autograder.harness.strategies import shapes
+from autograder.harness.compare import FLOAT32, assert_close
 
 float_shapes = shapes(min_dims=0, max_dims=3, max_side=5)
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from a04_oracle import (HYPERPARAMETERS, adam_hyperparameters, averaging, check_trajectory, describe,
                         epsilons, hidden_seeds, problems, random_tensor, torch_trajectory)
-from autograder.strategies import shapes
-from autograder.testing import FLOAT32
+from autograder.harness.strategies import shapes
+from autograder.harness.compare import FLOAT32
 
 
 def check(student, name, problem, hyper, tol=None):

@@ -35,6 +35,23 @@ def seeds() -> st.SearchStrategy[int]:
     return st.integers(0, 2**31 - 1)
 
 
+# Public and hidden tests draw their data from disjoint seed ranges, so a hidden input is
+# never one a student has seen in a public test's feedback.
+PUBLIC_SEEDS = (0, 2**24 - 1)
+HIDDEN_SEEDS = (2**24, 2**31 - 64)
+
+
+def public_seeds() -> st.SearchStrategy[int]:
+    """Seeds for public tests (0 .. 2**24 - 1)."""
+    return st.integers(*PUBLIC_SEEDS)
+
+
+def hidden_seeds() -> st.SearchStrategy[int]:
+    """Seeds for hidden tests (2**24 .. 2**31 - 64): disjoint from the public ones; a test may
+    use seed + k for k < 64 for further streams."""
+    return st.integers(*HIDDEN_SEEDS)
+
+
 def random_normal(seed: int, shape, dtype=np.float64, scale: float = 1.0) -> np.ndarray:
     """Well-spread values from a seed: hypothesis draws the seed and the shape, numpy the data.
 
@@ -46,7 +63,7 @@ def random_normal(seed: int, shape, dtype=np.float64, scale: float = 1.0) -> np.
 
 
 def random_tensor(seed: int, shape, dtype=None, scale: float = 1.0):
-    """A torch tensor with `random_normal` values (float64 unless dtype says otherwise)."""
+    """A torch tensor with `random_normal` values (float64 unless dtype says otherwise); 0-d too."""
     import torch
 
-    return torch.from_numpy(random_normal(seed, shape, scale=scale)).to(dtype or torch.float64)
+    return torch.from_numpy(np.asarray(random_normal(seed, shape, scale=scale))).to(dtype or torch.float64)
