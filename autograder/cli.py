@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.verb == "grade":
-            from autograder import grade
-            from autograder.config import limit_override
+            from autograder.commands import grade
+            from autograder.course.overrides import limit_override
 
             for text in args.limit:  # command line > environment > grading.yaml > defaults
                 variable, value = limit_override(text)
@@ -76,27 +76,27 @@ def main(argv: list[str] | None = None) -> int:
                               config=args.config, jobs=args.jobs, regrade=args.regrade, manifest=args.manifest,
                               file_times=args.file_times)
         if args.verb == "report":
-            from autograder import report
+            from autograder.commands import report
 
             return report.main(assignment=args.assignment, results=args.results, out=args.out, config=args.config)
         if args.verb == "check":
-            from autograder import check
+            from autograder.commands import check
 
             return check.main(assignment=args.assignment, path=args.path, config=args.config, keyword=args.keyword)
         if args.verb == "submit":
-            from autograder import submit
+            from autograder.commands import submit
 
             return submit.main(assignment=args.assignment, path=args.path, out=args.out, config=args.config)
         if args.verb == "release":
-            from autograder import release
+            from autograder.commands import release
 
             return release.main(assignment=args.assignment, config=args.config, check=args.check)
         if args.verb == "verify":
-            from autograder import verify
+            from autograder.commands import verify
 
             return verify.main(assignment=args.assignment, config=args.config, jobs=args.jobs)
         if args.verb == "export":
-            from autograder import export
+            from autograder.commands import export
 
             return export.main(assignment=args.assignment, config=args.config, out=args.out)
     except AutograderError as error:

@@ -36,6 +36,10 @@ class UnknownAssignment(AutograderError):
     """The assignment id or alias names no assignment of grading.yaml."""
 
 
+class ReleaseError(AutograderError):
+    """The solution or suite cannot be released as it is (bad markers, public tests using the reference)."""
+
+
 class GraderFault(AutograderError):
     """The staff's fault (suite bug, trusted-side protocol bug): never a student's zero."""
 

@@ -38,12 +38,12 @@ def machine() -> dict:
     import numpy
     import torch
 
-    from autograder.sandbox import probe_isolation
+    from autograder.sandbox.isolation import detect_isolation
 
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(int(memory) / 2**20, 1),
             "kernel": platform.release(), "python": platform.python_version(), "torch": torch.__version__,
             "numpy": numpy.__version__, "load_average_at_start": os.getloadavg(),
-            "isolation_mode": probe_isolation().mode, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            "isolation_mode": detect_isolation().mode, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
 
 class TreeMemory(threading.Thread):
@@ -137,7 +137,7 @@ def run_tool(label: str, items, assignment: str, jobs: int, warm: bool, scratch:
 
 
 def run_plain_pytest(items, assignment: str, jobs: int, scratch: Path) -> dict:
-    from autograder.config import load_course
+    from autograder.course.reader import load_course
 
     course = load_course(ROOT / "grading.yaml")
     target = course.assignment(assignment)
@@ -148,7 +148,7 @@ def run_plain_pytest(items, assignment: str, jobs: int, scratch: Path) -> dict:
         name, path = item
         outcomes = scratch / f"plain-{name}.jsonl"
         begin = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pytest", str(suite), "-p", "autograder.plugin", "-p", "no:cacheprovider",
+        subprocess.run([sys.executable, "-m", "pytest", str(suite), "-p", "autograder.harness.plugin", "-p", "no:cacheprovider",
                         "-q", "--assignment", target.id, "--course", str(course.path), "--submission", str(path),
                         "--outcomes", str(outcomes)], cwd=ROOT, env=env, capture_output=True)
         wall = time.perf_counter() - begin
@@ -170,9 +170,11 @@ def protocol_and_sandbox(calls: int = 2000, starts: int = 10) -> dict:
     """Round trip of one call (small and 1 MiB arguments); worker start per isolation mode, warm and fresh."""
     import numpy as np
 
-    from autograder.boundary import CallLimits, Session, StudentModule
-    from autograder.pool import WarmPool
-    from autograder.sandbox import Isolation, WorkerProcess, WorkerSpec
+    from autograder.sandbox.session import CallLimits, Session
+    from autograder.sandbox.remote import StudentModule
+    from autograder.pipeline.warm_pool import WarmPool
+    from autograder.sandbox.isolation import Isolation
+    from autograder.sandbox.worker import WorkerProcess, WorkerSpec
 
     folder = Path(tempfile.mkdtemp(prefix="bench-echo-"))
     (folder / "echo.py").write_text("def echo(x):\n    return x\n")

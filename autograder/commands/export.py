@@ -4,7 +4,7 @@ Gradescope unpacks the zip into /autograder/source, runs setup.sh once when it b
 image, then runs run_autograder per submission: it must grade /autograder/submission and
 write /autograder/results/results.json. The bundle carries this package, grading.yaml, the
 suite and the reference, and grades through the same pipeline (and sandbox) as `grade`.
-`python -m autograder.export ROOT ASSIGNMENT` is what run_autograder calls; ROOT is
+`python -m autograder.commands.export ROOT ASSIGNMENT` is what run_autograder calls; ROOT is
 /autograder unless $AUTOGRADER_ROOT says otherwise (so a test can unpack it anywhere).
 """
 from __future__ import annotations
@@ -15,7 +15,8 @@ import traceback
 import zipfile
 from pathlib import Path
 
-from autograder.config import Assignment, Course, load_course
+from autograder.course.model import Assignment, Course
+from autograder.course.reader import load_course
 from autograder.errors import AutograderError
 
 ZIP_TIME = (2025, 1, 1, 0, 0, 0)
@@ -44,7 +45,7 @@ PYTHON="${{AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}}"
 mkdir -p "$ROOT/results"
 cd "$ROOT/source"
 export PYTHONPATH="$ROOT/source" AUTOGRADER_CONFIG="$ROOT/source/grading.yaml"
-exec "$PYTHON" -m autograder.export "$ROOT" {assignment}
+exec "$PYTHON" -m autograder.commands.export "$ROOT" {assignment}
 """
 
 
@@ -108,8 +109,8 @@ def main(*, assignment: str, config: str | None = None, out: str | None = None, 
 
 def grade_in_gradescope(root: Path, assignment_id: str) -> dict:
     """Grade root/submission with root/source's course; a fault of ours still yields a results.json."""
-    from autograder.grade import grade_one, make_context
-    from autograder.results import gradescope_results
+    from autograder.pipeline.grade_submission import grade_one, make_context
+    from autograder.pipeline.results import gradescope_results
 
     try:
         course = load_course(root / "source" / "grading.yaml")

@@ -15,10 +15,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.checks import check_submission
-from autograder.config import Assignment, Course, load_course
+from autograder.course.model import Assignment, Course
+from autograder.course.reader import load_course
 from autograder.errors import ExitCode, IntakeError
-from autograder.intake import MAX_TOTAL_BYTES
+from autograder.pipeline.intake import MAX_TOTAL_BYTES
+from autograder.pipeline.scan import check_submission
 
 MAX_SOURCE_BYTES = 1 << 20
 ZIP_TIME = (2025, 1, 1, 0, 0, 0)
@@ -82,7 +83,7 @@ def _collect(assignment: Assignment, source: Path, staging: Path) -> tuple[list[
         if source.name != assignment.module:
             warnings.append(f"{source.name} will be graded as {assignment.module}")
     elif source.suffix == ".ipynb":
-        from autograder.notebook import module_from_notebook
+        from autograder.pipeline.notebook import module_from_notebook
 
         files = [source]
         try:

@@ -18,11 +18,17 @@ from pathlib import Path
 
 import yaml
 
-from autograder import records
-from autograder.config import Assignment, Course, _match_test_id, load_course
+from autograder.course import records
+from autograder.course.model import Assignment, Course, _match_test_id
+from autograder.course.reader import load_course
+from autograder.course.regions import stub_source
 from autograder.errors import AutograderError, ExitCode
-from autograder.grade import GradeContext, default_jobs, grade_one, make_context
-from autograder.release import stub_source
+from autograder.pipeline.grade_submission import (
+    GradeContext,
+    default_jobs,
+    grade_one,
+    make_context,
+)
 
 MUTANT_KEYS = ("description", "expect_fail", "replace")
 

@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from autograder.config import Assignment, LatePolicy
+from autograder.course.model import Assignment, LatePolicy
 from autograder.errors import AutograderError
 
 MANIFEST, FILE_TIMES, NOT_GIVEN, MISSING = "manifest", "file-times", "none", "missing"

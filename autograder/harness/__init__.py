@@ -8,7 +8,7 @@ module in the sandboxed worker), `reference` (the reference solution), `probe` (
 autograd, peak memory, numpy warnings inside the worker), `device` and `assignment`.
 Trusted oracles live in `tests/grading/<id>/oracle.py`. See docs/writing-grading-tests.md.
 """
-from autograder.boundary import StudentError
+from autograder.sandbox.errors import StudentError
 from autograder.harness.compare import (BFLOAT16, EXACT, FLOAT16, FLOAT32, FLOAT64, Tolerance, assert_close,
                                         assert_equal, tolerance_for)
 from autograder.harness.diagnosis import diagnose, first_true

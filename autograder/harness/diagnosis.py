@@ -54,7 +54,7 @@ def diagnose(explanation: Explanation) -> Iterator[None]:
     Failures are assertion errors and the student's own errors; timeouts and crashes are
     left alone (an experiment would only wait again).
     """
-    from autograder.boundary import StudentError
+    from autograder.sandbox.errors import StudentError
 
     try:
         yield

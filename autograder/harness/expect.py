@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autograder.boundary import StudentError
+from autograder.sandbox.errors import StudentError
 
 
 def require(condition: Any, message: str) -> None:

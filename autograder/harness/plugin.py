@@ -1,7 +1,7 @@
 """The grading plugin for pytest: fixtures for suites, the `grading` profile, outcome records.
 
-Loaded with `-p autograder.plugin` in the trusted process only. It never imports student
-code: the `student` fixture talks to a sandboxed worker (autograder.boundary).
+Loaded with `-p autograder.harness.plugin` in the trusted process only. It never imports student
+code: the `student` fixture talks to a sandboxed worker (autograder.sandbox).
 """
 from __future__ import annotations
 
@@ -16,14 +16,23 @@ from typing import Any
 
 import pytest
 
-from autograder import records
-from autograder.boundary import (CallLimits, Probe, Session, StudentError, StudentModule, StudentTimeout,
-                                 SubmissionRejected, WorkerCrashed)
+from autograder.course import records
+from autograder.course.model import Assignment, Course
+from autograder.course.reader import load_course
 from autograder.errors import GraderFault
 from autograder.harness.diagnosis import diagnosis_of
-from autograder.config import Assignment, Course, load_course
-from autograder.sandbox import WorkerSpec, probe_isolation
-from autograder.score import feedback_level
+from autograder.pipeline.score import feedback_level
+from autograder.sandbox.errors import (
+    StudentError,
+    StudentTimeout,
+    SubmissionRejected,
+    WorkerCrashed,
+)
+from autograder.sandbox.isolation import detect_isolation
+from autograder.sandbox.probe import Probe
+from autograder.sandbox.remote import StudentModule
+from autograder.sandbox.session import CallLimits, Session
+from autograder.sandbox.worker import WorkerSpec
 
 GRADER_FAULTS = (NameError, ImportError, SyntaxError, UnboundLocalError, GraderFault)
 STATE_KEY = pytest.StashKey["GradingState"]()
@@ -139,7 +148,7 @@ def _open_session(state: GradingState) -> Session:
         allowed_imports=assignment.allowed_imports, forbidden_imports=assignment.forbidden.imports,
         assignment=assignment.id,
     )
-    state.isolation = probe_isolation().as_dict()
+    state.isolation = detect_isolation().as_dict()
     return Session(spec, CallLimits(limits.call_seconds, limits.test_seconds))
 
 

@@ -13,9 +13,9 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from autograder.config import Assignment
+from autograder.course.model import Assignment
+from autograder.course.records import StagedSubmission
 from autograder.errors import IntakeError
-from autograder.records import StagedSubmission
 
 MAX_TOTAL_BYTES = 20 << 20
 MAX_FILES = 500
@@ -127,7 +127,7 @@ def _locate_module(unpacked: Path, assignment: Assignment, label: str) -> tuple[
         raise IntakeError(f"{label}: several files are named {module} ({names}); submit exactly one")
     notebooks = sorted(unpacked.rglob("*.ipynb"))
     if len(notebooks) == 1:
-        from autograder.notebook import module_from_notebook
+        from autograder.pipeline.notebook import module_from_notebook
 
         source, notes = module_from_notebook(notebooks[0], assignment)
         (unpacked / module).write_text(source, encoding="utf-8")

@@ -15,7 +15,7 @@ import json
 import re
 from pathlib import Path
 
-from autograder.config import Assignment
+from autograder.course.model import Assignment
 from autograder.errors import IntakeError
 
 GRADED_TAG = "graded"

@@ -6,7 +6,7 @@ import os
 import time
 from typing import Callable, TextIO
 
-from autograder import records
+from autograder.course import records
 
 BAR_WIDTH = 24
 

@@ -9,8 +9,9 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from autograder import __version__, records
-from autograder.config import Assignment, Course
+from autograder import __version__
+from autograder.course import records
+from autograder.course.model import Assignment, Course
 
 GRADESCOPE_VISIBILITY = {"public": "visible", "hidden": "after_published", "after_due": "after_due_date"}
 

@@ -2,7 +2,7 @@
 
 The child runs pytest with the grading plugin; the plugin writes each test's outcome as a
 JSON line as soon as it is known, so a child killed at the submission's time limit still
-leaves the outcomes it reached. `python -m autograder.run REQUEST.json` is the child.
+leaves the outcomes it reached. `python -m autograder.pipeline.run REQUEST.json` is the child.
 """
 from __future__ import annotations
 
@@ -13,41 +13,19 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from autograder import records
+from autograder.course import records
 from autograder.errors import GraderFault
-from autograder.sandbox import ISOLATION_ENV, MALLOC_ENVIRONMENT, ZYGOTE_ENV, Isolation, hidden_files_warning, probe_isolation
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    course_file: str
-    assignment: str
-    suite_dir: str
-    submission_dir: str
-    outcomes_file: str
-    visibility: str = "all"
-    keyword: str = ""
-    list_file: str = ""     # collect only: write the test ids here and run nothing
-
-
-def pytest_arguments(request: RunRequest) -> list[str]:
-    args = [
-        request.suite_dir, "-p", "autograder.plugin", "-p", "no:cacheprovider", "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:randomly",
-        "-c", os.devnull, "--rootdir", request.suite_dir, "--confcutdir", request.suite_dir,
-        "-q", "--tb=no", "--no-header", "-o", "console_output_style=classic",
-        "--assignment", request.assignment, "--course", request.course_file,
-        "--submission", request.submission_dir, "--outcomes", request.outcomes_file,
-        "--visibility", request.visibility,
-    ]
-    if request.keyword:
-        args += ["-k", request.keyword]
-    if request.list_file:
-        args += ["--list-tests", request.list_file]
-    return args
+from autograder.pipeline.pytest_run import RunRequest, pytest_arguments, read_outcomes
+from autograder.sandbox.environment import ISOLATION_ENV, MALLOC_ENVIRONMENT, ZYGOTE_ENV
+from autograder.sandbox.isolation import (
+    Isolation,
+    detect_isolation,
+    hidden_files_warning,
+)
 
 
 def list_tests(course_file: Path, assignment_id: str, suite_dir: Path, *, warm: bool | None = None) -> list[str]:
@@ -62,7 +40,7 @@ def list_tests(course_file: Path, assignment_id: str, suite_dir: Path, *, warm: 
                              list_file=str(listing))
         tail = ""
         if warm_by_default() if warm is None else warm:
-            from autograder.pool import shared_pool
+            from autograder.pipeline.warm_pool import shared_pool
 
             log = Path(scratch) / "collect.log"
             shared_pool(_preload(request)).run(request, timeout=600, log_file=log)
@@ -103,13 +81,13 @@ def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = No
     warm = warm_by_default() if warm is None else warm
     if warm:
         if pool is None:
-            from autograder.pool import shared_pool
+            from autograder.pipeline.warm_pool import shared_pool
 
             pool = shared_pool(_preload(request))
         _warn_once(pool.isolation, request)
         fault = pool.run(request, timeout=timeout, log_file=log_file)
         return read_outcomes(Path(request.outcomes_file), fault)
-    isolation = probe_isolation()
+    isolation = detect_isolation()
     _warn_once(isolation, request)
     log = open(log_file, "w") if log_file else subprocess.DEVNULL
     env = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", **MALLOC_ENVIRONMENT,
@@ -117,7 +95,7 @@ def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = No
     env.pop(ZYGOTE_ENV, None)
     fault = None
     try:
-        child = subprocess.Popen([sys.executable, "-m", "autograder.run", json.dumps(asdict(request))],
+        child = subprocess.Popen([sys.executable, "-m", "autograder.pipeline.run", json.dumps(asdict(request))],
                                  stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             code = child.wait(timeout=timeout)
@@ -135,32 +113,13 @@ def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = No
 
 @functools.lru_cache(maxsize=16)
 def _preload_of(course_file: str, assignment: str) -> tuple[str, ...]:
-    from autograder.config import load_course
+    from autograder.course.reader import load_course
 
     return tuple(load_course(course_file).assignment(assignment).preload)
 
 
 def _preload(request: RunRequest) -> tuple[str, ...]:
     return _preload_of(request.course_file, request.assignment)
-
-
-def read_outcomes(path: Path, fault: str | None) -> records.SuiteRun:
-    outcomes: dict[str, records.TestOutcome] = {}
-    summary: dict = {}
-    for line in path.read_text().splitlines():
-        entry = json.loads(line)
-        if "outcome" in entry:
-            outcome = records.TestOutcome(**entry["outcome"])
-            outcomes[outcome.id] = outcome
-        elif "summary" in entry:
-            summary = entry["summary"]
-    if not summary and fault is None:
-        fault = "the trusted test run stopped before its end"
-    return records.SuiteRun(
-        outcomes=tuple(outcomes.values()), rejected=summary.get("rejected"), output=summary.get("output", ""),
-        isolation=summary.get("isolation", {}), worker_restarts=summary.get("restarts", 0),
-        calls=summary.get("calls", 0), fault=fault,
-    )
 
 
 def main() -> None:

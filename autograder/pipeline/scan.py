@@ -10,8 +10,8 @@ import ast
 import sys
 from pathlib import Path
 
-from autograder.config import Assignment
-from autograder.records import Problem
+from autograder.course.model import Assignment
+from autograder.course.records import Problem
 
 DYNAMIC_IMPORTERS = {"__import__", "importlib.import_module", "importlib.__import__"}
 

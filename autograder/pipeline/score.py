@@ -7,8 +7,8 @@ Feedback follows the policy: `full` (message and hypothesis' minimal example), `
 """
 from __future__ import annotations
 
-from autograder import records
-from autograder.config import Assignment, TestGroup
+from autograder.course import records
+from autograder.course.model import Assignment, TestGroup
 
 
 def _test_name(test_id: str) -> str:

@@ -23,10 +23,17 @@ from pathlib import Path
 
 from autograder.errors import GraderFault
 from autograder.runtime.zygote import Zygote
-from autograder.sandbox import (BOOTSTRAP, ISOLATION_ENV, MALLOC_ENVIRONMENT, WORKER_ENVIRONMENT, ZYGOTE_ENV, _runtime_copy,
-                                probe_isolation)
+from autograder.sandbox.environment import (
+    BOOTSTRAP,
+    ISOLATION_ENV,
+    MALLOC_ENVIRONMENT,
+    WORKER_ENVIRONMENT,
+    ZYGOTE_ENV,
+    runtime_copy,
+)
+from autograder.sandbox.isolation import detect_isolation
 
-TRUSTED_PRELOAD = ("numpy", "torch", "hypothesis", "pytest", "autograder.plugin", "autograder.harness",
+TRUSTED_PRELOAD = ("numpy", "torch", "hypothesis", "pytest", "autograder.harness.plugin", "autograder.harness",
                    "autograder.harness.strategies")
 
 
@@ -38,7 +45,7 @@ class TrustedServer(Zygote):
     def child(self, config: dict, fds: list[int]) -> None:
         import pytest
 
-        from autograder.run import RunRequest, pytest_arguments
+        from autograder.pipeline.pytest_run import RunRequest, pytest_arguments
 
         os.setsid()
         import ctypes
@@ -81,7 +88,7 @@ def _warm_up_hypothesis() -> None:
 
 
 def serve(argv: list[str]) -> None:
-    """`python -m autograder.pool CONFIG`: the trusted server's main."""
+    """`python -m autograder.pipeline.warm_pool CONFIG`: the trusted server's main."""
     import ctypes
     import signal
 
@@ -105,11 +112,11 @@ class WarmPool:
 
     def __init__(self, preload: tuple[str, ...]):
         self.preload = tuple(preload)
-        self.isolation = probe_isolation()
+        self.isolation = detect_isolation()
         self.directory = Path(tempfile.mkdtemp(prefix="autograder-pool-"))
         zygote_listener = _listener(self.directory / "zygote.sock")
         server_listener = _listener(self.directory / "server.sock")
-        runtime = _runtime_copy(self.directory)
+        runtime = runtime_copy(self.directory)
         zygote_config = {"listener_fd": zygote_listener.fileno(), "preload": list(self.preload)}
         self.zygote = subprocess.Popen(
             [sys.executable, "-I", "-c", BOOTSTRAP.format(module="zygote"), json.dumps(zygote_config), str(runtime)],
@@ -120,7 +127,7 @@ class WarmPool:
                            **{ISOLATION_ENV: json.dumps(self.isolation.as_dict()),
                               ZYGOTE_ENV: str(self.directory / "zygote.sock")})
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "autograder.pool", json.dumps({"listener_fd": server_listener.fileno()})],
+            [sys.executable, "-m", "autograder.pipeline.warm_pool", json.dumps({"listener_fd": server_listener.fileno()})],
             env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(server_listener.fileno(),),
             start_new_session=True,  # Ctrl-C of the batch must not interrupt the runs in flight
         )

@@ -172,7 +172,7 @@ class Server:
             self.send_error(type(error).__name__, _safe_str(error), _student_traceback(error, self.config["module_file"]))
 
     def run_probe(self, header: dict, buffers: list[bytes]) -> None:
-        from . import probes
+        from . import instruments
 
         function = self.target(header, buffers)
         args = self.decode(header.get("args", []), buffers)
@@ -180,13 +180,13 @@ class Server:
         options = self.decode(header.get("options", {"$": "dict", "k": [], "v": []}), buffers)
         name = header.get("probe")
         if name == "op_trace":
-            result, data = probes.op_trace(lambda: function(*args, **kwargs))
+            result, data = instruments.op_trace(lambda: function(*args, **kwargs))
         elif name == "peak_memory":
-            result, data = probes.peak_memory(lambda: function(*args, **kwargs))
+            result, data = instruments.peak_memory(lambda: function(*args, **kwargs))
         elif name == "numpy_warnings":
-            result, data = probes.numpy_warnings(lambda: function(*args, **kwargs))
+            result, data = instruments.numpy_warnings(lambda: function(*args, **kwargs))
         elif name == "autograd":
-            result, data = probes.autograd(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
+            result, data = instruments.autograd(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
         else:
             raise ProtocolViolation(f"unknown probe {name!r}")
         self.send_value("ok", (result, data))
@@ -229,7 +229,7 @@ def preload(names: list[str]) -> None:
         if name == "torch":
             module.set_num_threads(1)
             module.set_num_interop_threads(1)
-    from . import guard, imports, isolation, probes  # noqa: F401  (loaded now: the sandbox hides this package)
+    from . import guard, imports, instruments, isolation  # noqa: F401  (loaded now: the sandbox hides this package)
 
 
 def run(config: dict) -> None:
@@ -240,7 +240,7 @@ def run(config: dict) -> None:
             from .guard import install_guard
 
             install_guard(config["forbidden_calls"])
-        from .isolation import IsolationFailed, isolate, working_paths
+        from .isolation import isolate, working_paths
 
         plan = config.get("isolation") or {"mode": "none", "submission_dir": config["submission_dir"]}
         measures = isolate(plan)

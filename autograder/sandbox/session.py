@@ -9,33 +9,24 @@ starts a fresh worker, so one bad call costs one test.
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from autograder.errors import GraderFault
-from autograder.runtime.protocol import Decoder, Encoder, NotEncodable, ProtocolViolation
-from autograder.sandbox import WorkerProcess, WorkerSpec
-
-
-class StudentError(Exception):
-    """Student code raised (or returned something that cannot cross). Status: error."""
-
-    def __init__(self, type_name: str, message: str, traceback: str = ""):
-        self.type_name, self.message, self.traceback = type_name, message, traceback
-        super().__init__(f"{type_name}: {message}")
-
-
-class StudentTimeout(Exception):
-    """A call into student code ran past its limit; the worker was killed. Status: timeout."""
-
-
-class WorkerCrashed(Exception):
-    """The worker died during a call (segfault, os._exit, out of memory). Status: crashed."""
-
-
-class SubmissionRejected(Exception):
-    """The submission cannot even be imported: every test fails with this reason."""
+from autograder.runtime.protocol import (
+    Decoder,
+    Encoder,
+    NotEncodable,
+    ProtocolViolation,
+)
+from autograder.sandbox.errors import (
+    StudentError,
+    StudentTimeout,
+    SubmissionRejected,
+    WorkerCrashed,
+)
+from autograder.sandbox.remote import RemoteObject
+from autograder.sandbox.worker import WorkerProcess, WorkerSpec
 
 
 @dataclass
@@ -247,213 +238,3 @@ class Session:
     def release(self, generation: int, handle_id: int) -> None:
         if generation == self.generation:
             self.pending_release.append(handle_id)
-
-
-_BINARY = ["add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and_", "or_", "xor", "lshift", "rshift"]
-
-
-class RemoteObject:
-    """A handle to an object living in the worker; methods, attributes and operators forward."""
-
-    __slots__ = ("_session", "_generation", "_id", "_type", "_callable", "__weakref__")
-
-    @classmethod
-    def _make(cls, session: Session, generation: int, handle_id: int, type_name: str, is_callable: bool) -> "RemoteObject":
-        obj = object.__new__(cls)
-        object.__setattr__(obj, "_session", session)
-        object.__setattr__(obj, "_generation", generation)
-        object.__setattr__(obj, "_id", handle_id)
-        object.__setattr__(obj, "_type", type_name)
-        object.__setattr__(obj, "_callable", is_callable)
-        weakref.finalize(obj, session.release, generation, handle_id)
-        return obj
-
-    def _check_alive(self) -> None:
-        if self._generation != self._session.generation:
-            raise StudentError("StaleHandle", f"this {self._type} object belonged to a worker that was stopped "
-                                              "(after a timeout or crash) and no longer exists")
-
-    def _node(self) -> dict:
-        return {"$": "handle", "id": self._id}
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):  # private names are no part of the API (and tools probe them)
-            raise AttributeError(name)
-        self._check_alive()
-        return self._session.request({"op": "getattr", "target": self._node(), "name": name}, {})
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self._check_alive()
-        self._session.request({"op": "setattr", "target": self._node(), "name": name}, {"value": value})
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self._check_alive()
-        return self._session.request({"op": "call", "target": self._node()}, {"args": list(args), "kwargs": kwargs})
-
-    def _operator(self, name: str, *args: Any) -> Any:
-        self._check_alive()
-        return self._session.request({"op": "operator", "name": name}, {"args": list(args)})
-
-    def __repr__(self) -> str:
-        return f"<student {self._type} object>"
-
-    def __hash__(self) -> int:
-        return hash((id(self._session), self._generation, self._id))
-
-    def __eq__(self, other: Any) -> Any:
-        return self._operator("eq", self, other)
-
-    def __ne__(self, other: Any) -> Any:
-        return self._operator("ne", self, other)
-
-    def __lt__(self, other: Any) -> Any:
-        return self._operator("lt", self, other)
-
-    def __le__(self, other: Any) -> Any:
-        return self._operator("le", self, other)
-
-    def __gt__(self, other: Any) -> Any:
-        return self._operator("gt", self, other)
-
-    def __ge__(self, other: Any) -> Any:
-        return self._operator("ge", self, other)
-
-    def __neg__(self) -> Any:
-        return self._operator("neg", self)
-
-    def __pos__(self) -> Any:
-        return self._operator("pos", self)
-
-    def __abs__(self) -> Any:
-        return self._operator("abs", self)
-
-    def __invert__(self) -> Any:
-        return self._operator("invert", self)
-
-    def __bool__(self) -> bool:
-        return bool(self._operator("truth", self))
-
-    def __len__(self) -> int:
-        return int(self._operator("len", self))
-
-    def __float__(self) -> float:
-        return float(self._operator("float", self))
-
-    def __int__(self) -> int:
-        return int(self._operator("int", self))
-
-    def __index__(self) -> int:
-        return int(self._operator("index", self))
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._operator("getitem", self, key)
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self._operator("setitem", self, key, value)
-
-    def __contains__(self, item: Any) -> bool:
-        return bool(self._operator("contains", self, item))
-
-    def __iter__(self):
-        return iter(self._operator("iter_list", self))
-
-
-def _binary(name: str):
-    def forward(self: RemoteObject, other: Any) -> Any:
-        return self._operator(name, self, other)
-
-    def reflected(self: RemoteObject, other: Any) -> Any:
-        return self._operator(name, other, self)
-
-    return forward, reflected
-
-
-for _name in _BINARY:
-    _dunder = _name.rstrip("_")
-    _forward, _reflected = _binary(_name)
-    setattr(RemoteObject, f"__{_dunder}__", _forward)
-    setattr(RemoteObject, f"__r{_dunder}__", _reflected)
-
-
-class StudentModule:
-    """The `student` fixture: attributes are the submission's module-level names."""
-
-    def __init__(self, session: Session):
-        object.__setattr__(self, "_session", session)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):  # private names are no part of the API (and tools probe them)
-            raise AttributeError(name)
-        session = self._session
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return session.request({"op": "call", "target": None, "name": name}, {"args": list(args), "kwargs": kwargs})
-
-        call.__name__ = name
-        call.__qualname__ = f"student.{name}"
-        call._student_name = name  # type: ignore[attr-defined]
-        return call
-
-    def value_of(self, name: str) -> Any:
-        """A module-level value (a constant) rather than a function to call."""
-        return self._session.request({"op": "getattr", "target": None, "name": name}, {})
-
-    def names(self) -> list[str]:
-        return self._session.request({"op": "names"}, {})
-
-    def __repr__(self) -> str:
-        return f"<student module {self._session.spec.module}>"
-
-
-@dataclass(frozen=True)
-class OpRecord:
-    name: str
-    shapes: tuple
-    dtypes: tuple
-
-
-class Probe:
-    """Instruments one student call in the worker (op trace, autograd, memory, warnings)."""
-
-    def __init__(self, session: Session, forbidden_ops: tuple[str, ...] = ()):
-        self._session = session
-        self._forbidden = forbidden_ops
-
-    def _run(self, probe: str, function: Any, args: tuple, kwargs: dict, options: dict | None = None) -> Any:
-        header: dict[str, Any] = {"op": "probe", "probe": probe}
-        name = getattr(function, "_student_name", None)
-        if name is not None:
-            header.update(target=None, name=name)
-        elif isinstance(function, RemoteObject):
-            function._check_alive()
-            header.update(target=function._node())
-        else:
-            raise TypeError("probe needs a student function (student.f) or a student object")
-        reply = self._session.request(header, {"args": list(args), "kwargs": kwargs, "options": options or {}})
-        if not isinstance(reply, tuple) or len(reply) != 2:
-            raise StudentError("ProtocolViolation", "the worker sent a malformed probe result")
-        return reply
-
-    def op_trace(self, function: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[OpRecord]]:
-        result, ops = self._run("op_trace", function, args, kwargs)
-        records = []
-        for op in ops if isinstance(ops, list) else []:
-            if isinstance(op, dict) and isinstance(op.get("name"), str):
-                records.append(OpRecord(op["name"], tuple(tuple(s) for s in op.get("shapes", []) if isinstance(s, list)),
-                                        tuple(str(d) for d in op.get("dtypes", []))))
-        return result, records
-
-    def forbidden_ops(self, ops: list[OpRecord]) -> list[str]:
-        import fnmatch
-
-        return sorted({op.name for op in ops for pattern in self._forbidden if fnmatch.fnmatchcase(op.name, pattern)})
-
-    def autograd(self, function: Any, args: tuple, kwargs: dict | None = None, *, wrt: list[int], cotangents: Any = None) -> tuple[Any, list]:
-        return self._run("autograd", function, args, kwargs or {}, {"wrt": list(wrt), "cotangents": cotangents})
-
-    def peak_memory(self, function: Any, *args: Any, **kwargs: Any) -> tuple[Any, dict]:
-        return self._run("peak_memory", function, args, kwargs)
-
-    def numpy_warnings(self, function: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[str]]:
-        result, texts = self._run("numpy_warnings", function, args, kwargs)
-        return result, [str(t) for t in texts] if isinstance(texts, list) else []

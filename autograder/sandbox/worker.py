@@ -7,9 +7,7 @@ says how it was produced.
 """
 from __future__ import annotations
 
-import dataclasses
 import fcntl
-import functools
 import json
 import os
 import select
@@ -23,26 +21,18 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.config import Limits
+from autograder.course.model import Limits
 from autograder.errors import GraderFault
-
 from autograder.runtime.protocol import Channel
+from autograder.sandbox.environment import (
+    BOOTSTRAP,
+    WORKER_ENVIRONMENT,
+    ZYGOTE_ENV,
+    runtime_copy,
+)
+from autograder.sandbox.isolation import Isolation, detect_isolation
 
-RUNTIME_DIR = Path(__file__).parent / "runtime"
 F_SETPIPE_SZ = 1031
-ISOLATION_ENV = "AUTOGRADER_ISOLATION"        # the batch's probed plan, inherited by its children
-MODE_ENV = "AUTOGRADER_ISOLATION_MODE"        # force a mode: root, userns or none
-ZYGOTE_ENV = "AUTOGRADER_ZYGOTE"              # the warm pool's socket, when one serves this process
-# glibc returns large blocks to the kernel at once by default; every tensor or array that crosses
-# then costs fresh page faults (on this VM ~10x the copy itself). Keep them in the heap instead.
-MALLOC_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(128 << 20),
-                      "MALLOC_TOP_PAD_": str(16 << 20)}
-WORKER_ENVIRONMENT = {**MALLOC_ENVIRONMENT,
-    "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1",
-}
-BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[2]); sys.argv[2:] = []; "
-             "from _autograder_runtime.{module} import main; main()")
 
 
 @dataclass(frozen=True)
@@ -60,88 +50,6 @@ class WorkerSpec:
     start_seconds: float = 60.0
     python: str = sys.executable
     zygote: str | None = field(default_factory=lambda: os.environ.get(ZYGOTE_ENV) or None)
-
-
-@dataclass
-class Isolation:
-    """Which measures were in force for the worker (recorded in every result)."""
-
-    private_copy: bool = True
-    clean_environment: bool = True
-    resource_limits: bool = False
-    network_namespace: bool = False
-    unprivileged_user: bool = False
-    hidden_paths: bool = False
-    mode: str = "none"
-    loopback: bool = False
-    private_tmp: bool = False
-    pid_namespace: bool = False
-    ipc_namespace: bool = False
-    process_limit: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_measures(cls, measures: dict) -> "Isolation":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in measures.items() if k in names})
-
-
-def _runtime_copy(root: Path) -> Path:
-    """A private copy of the runtime package: the worker imports nothing else of the grader."""
-    runtime = root / "runtime" / "_autograder_runtime"
-    shutil.copytree(RUNTIME_DIR, runtime, ignore=shutil.ignore_patterns("__pycache__"))
-    return root / "runtime"
-
-
-def _candidate_modes() -> list[str]:
-    forced = os.environ.get(MODE_ENV, "").strip()
-    if forced:
-        return [forced]
-    return (["root"] if os.geteuid() == 0 else []) + ["userns", "none"]
-
-
-@functools.lru_cache(maxsize=1)
-def _probe(modes: tuple[str, ...]) -> Isolation:
-    with tempfile.TemporaryDirectory(prefix="autograder-probe-") as scratch:
-        runtime = _runtime_copy(Path(scratch))
-        request = json.dumps({"modes": list(modes), "scratch": str(Path(scratch) / "try")})
-        code = BOOTSTRAP.replace("from _autograder_runtime.{module} import main; main()",
-                                 "import runpy; runpy.run_module('_autograder_runtime.isolation', run_name='__main__')")
-        completed = subprocess.run([sys.executable, "-I", "-c", code, request, str(runtime)], capture_output=True,
-                                   text=True, env=dict(WORKER_ENVIRONMENT), timeout=60)
-    try:
-        report = json.loads(completed.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        report = {"error": (completed.stdout + completed.stderr)[-500:]}
-    if "ok" not in report:
-        return Isolation(notes=[f"isolation probe failed: {report.get('error')}"])
-    return Isolation.from_measures(report["ok"])
-
-
-def probe_isolation() -> Isolation:
-    """What this machine allows: the batch's probed plan if inherited, else probed once (~0.1 s)."""
-    inherited = os.environ.get(ISOLATION_ENV)
-    if inherited:
-        try:
-            return Isolation.from_measures(json.loads(inherited))
-        except (ValueError, TypeError):
-            pass
-    return _probe(tuple(_candidate_modes()))
-
-
-def hidden_files_warning(isolation: Isolation) -> str:
-    """The loud warning printed when the sandbox cannot hide the grader's files ('' if it can)."""
-    if isolation.hidden_paths:
-        return ""
-    bar = "!" * 78
-    return (f"{bar}\nWARNING: student code can READ the hidden tests, the reference solutions and grading.yaml\n"
-            f"on this machine (isolation mode '{isolation.mode}': no mount namespace). Grade as root, or allow\n"
-            f"user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu 24.04 also\n"
-            f"kernel.apparmor_restrict_unprivileged_userns=0), before trusting these results.\n"
-            + "".join(f"  - {note}\n" for note in isolation.notes) + bar)
 
 
 class _ZygoteChild:
@@ -247,7 +155,7 @@ class WorkerProcess:
     @classmethod
     def start(cls, spec: WorkerSpec, isolation: Isolation | None = None) -> "WorkerProcess":
         """Start a worker (forked by the warm pool when one serves this process) under `isolation`."""
-        isolation = isolation or probe_isolation()
+        isolation = isolation or detect_isolation()
         root = Path(tempfile.mkdtemp(prefix="autograder-worker-"))
         work = root / "work"
         shutil.copytree(spec.submission_dir, work, symlinks=False)
@@ -275,7 +183,7 @@ class WorkerProcess:
                                              spec.start_seconds)
             else:
                 config["fds"] = [to_worker_r, from_worker_w]
-                runtime = _runtime_copy(root)
+                runtime = runtime_copy(root)
                 process = subprocess.Popen(
                     [spec.python, "-I", "-c", BOOTSTRAP.format(module="worker"), json.dumps(config), str(runtime)],
                     cwd=work, env=dict(WORKER_ENVIRONMENT, HOME=str(work), TMPDIR=str(work)),

@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from autograder.records import RESULT_SCHEMA
+from autograder.course.records import RESULT_SCHEMA
 
 from ..conftest import TOY_COURSE
 

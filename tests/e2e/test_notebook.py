@@ -6,8 +6,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.config import load_course
-from autograder.notebook import GRADED_TAG, fill_notebook
+from autograder.course.reader import load_course
+from autograder.pipeline.notebook import GRADED_TAG, fill_notebook
 
 from ..conftest import ROOT, TOY_COURSE
 
@@ -15,7 +15,7 @@ from ..conftest import ROOT, TOY_COURSE
 @pytest.fixture(scope="module")
 def toy_release(tmp_path_factory) -> Path:
     """The toy course with its release written (assignments/a99_toy/)."""
-    from autograder.release import build_release, write_release
+    from autograder.commands.release.build import build_release, write_release
 
     course_dir = Path(shutil.copytree(TOY_COURSE, tmp_path_factory.mktemp("toy") / "course"))
     course = load_course(course_dir / "grading.yaml")

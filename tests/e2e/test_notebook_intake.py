@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from autograder.config import load_course
+from autograder.course.reader import load_course
 from autograder.errors import IntakeError
-from autograder.notebook import module_from_notebook
+from autograder.pipeline.notebook import module_from_notebook
 
 from ..conftest import TOY_COURSE
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import load_course
-from autograder.release import build_release, files_on_disk
-from autograder.release_scan import scan_release
+from autograder.course.reader import load_course
+from autograder.commands.release.build import build_release, files_on_disk
+from autograder.commands.release.leak_scan import scan_release
 
 from ..conftest import ROOT, TOY_COURSE
 

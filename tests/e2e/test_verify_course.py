@@ -3,8 +3,8 @@
 `autograder release all --check` fails naming stale files of assignments/; `autograder verify all`
 grades each reference (full marks), stub (0) and mutant (loses points) through the sandbox.
 """
-from autograder.config import load_course
-from autograder.verify import mutants_dir
+from autograder.course.reader import load_course
+from autograder.commands.verify import mutants_dir
 
 from ..conftest import ROOT
 

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder.boundary import CallLimits, Session, StudentModule
-from autograder.config import load_course
-from autograder.sandbox import WorkerSpec
+from autograder.sandbox.session import CallLimits, Session
+from autograder.sandbox.remote import StudentModule
+from autograder.course.reader import load_course
+from autograder.sandbox.worker import WorkerSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 

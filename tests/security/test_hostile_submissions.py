@@ -86,9 +86,9 @@ def batch(request, tmp_path_factory):
     import subprocess
     import sys
 
-    from autograder.sandbox import _candidate_modes, _probe
+    from autograder.sandbox.isolation import _candidate_modes, _detect
 
-    if _probe(tuple(_candidate_modes())).mode == "none":
+    if _detect(tuple(_candidate_modes())).mode == "none":
         pytest.skip("this machine allows no mount or network namespace (not root, no user namespaces): "
                     "grading here warns that hidden files are readable, and these containment tests cannot hold")
 

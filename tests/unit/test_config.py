@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import apply_overrides, check_suite_coverage, load_course, Limits
+from autograder.course.overrides import apply_overrides
+from autograder.course.reader import check_suite_coverage, load_course
+from autograder.course.model import Limits
 from autograder.errors import ConfigError, UnknownAssignment
 
 VALID = """\
@@ -132,7 +134,7 @@ def test_environment_overrides_the_limits_of_every_assignment(tmp_path, monkeypa
 
 
 def test_limit_option_is_checked_with_a_suggestion():
-    from autograder.config import limit_override
+    from autograder.course.overrides import limit_override
 
     assert limit_override("call_seconds=60") == ("AUTOGRADER_CALL_SECONDS", "60")
     with pytest.raises(ConfigError, match="did you mean 'call_seconds'"):

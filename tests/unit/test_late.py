@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from autograder.config import LatePolicy, load_course
-from autograder.late import (FILE_TIMES, MANIFEST, MISSING, NOT_GIVEN, LateDecision, ManifestError, SubmissionTimes,
-                             decide, read_manifest)
+from autograder.course.model import LatePolicy
+from autograder.course.reader import load_course
+from autograder.course.late import (FILE_TIMES, MANIFEST, MISSING, NOT_GIVEN, LateDecision, ManifestError, SubmissionTimes, decide, read_manifest)
 
 from ..conftest import TOY_COURSE
 

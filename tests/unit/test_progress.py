@@ -1,8 +1,8 @@
 """Batch progress: a bar with done/total, rate, ETA and failures on a terminal; plain lines otherwise."""
 import io
 
-from autograder import records
-from autograder.progress import Progress, duration_text
+from autograder.course import records
+from autograder.pipeline.progress import Progress, duration_text
 
 
 def result(name: str, status: str = "graded", score: float = 20.0, test_status: str = "passed") -> records.SubmissionResult:

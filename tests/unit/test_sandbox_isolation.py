@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from autograder.boundary import CallLimits, Session, StudentModule, SubmissionRejected
+from autograder.sandbox.session import CallLimits, Session
+from autograder.sandbox.errors import SubmissionRejected
+from autograder.sandbox.remote import StudentModule
 from autograder.errors import GraderFault
-from autograder.sandbox import Isolation, WorkerSpec, _probe
+from autograder.sandbox.isolation import Isolation, _detect
+from autograder.sandbox.worker import WorkerSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY_COURSE = ROOT / "tests" / "fixtures" / "course"
@@ -48,7 +51,7 @@ def look():
 
 
 def _modes() -> list[str]:
-    return [m for m in ("root", "userns") if _probe((m,)).mode == m]
+    return [m for m in ("root", "userns") if _detect((m,)).mode == m]
 
 
 def _session(tmp_path: Path, source: str, mode: str) -> Session:

@@ -1,9 +1,9 @@
 """Scoring: group points shared by passing tests, feedback filtered by policy, faults flagged."""
 from pathlib import Path
 
-from autograder import records
-from autograder.config import load_course
-from autograder.score import feedback_text, score_tests, submission_status, total
+from autograder.course import records
+from autograder.course.reader import load_course
+from autograder.pipeline.score import feedback_text, score_tests, submission_status, total
 
 from ..conftest import TOY_COURSE
 

@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from autograder.config import Assignment, Course
+from autograder.course.model import Assignment, Course
 
 MIN_SECRET_LINE = 20        # shorter lines (`return x`, `out = []`) are too common to be a leak
 MIN_HIDDEN_LINE = 30
@@ -46,7 +46,7 @@ def readable_text(name: str, data: bytes) -> str:
 
 def solution_secrets(course: Course, assignment: Assignment) -> dict[str, tuple[str, str]]:
     """Normalised solution lines -> (where, region) that must not appear in a release."""
-    from autograder.release import solution_regions
+    from autograder.course.regions import solution_regions
 
     solution_dir = course.solution_dir(assignment)
     readme = solution_dir / "README.md"

@@ -11,11 +11,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import records
-from autograder.config import Assignment, load_course
+from autograder.course import records
+from autograder.course.late import LateDecision
+from autograder.course.model import Assignment
+from autograder.course.reader import load_course
 from autograder.errors import AutograderError
-from autograder.late import LateDecision
-from autograder.results import write_atomic
+from autograder.pipeline.results import write_atomic
 
 GRADEBOOK_COLUMNS = ("student", "score", "max", "late_penalty", "final", "status")
 FORMULA_STARTS = ("=", "+", "@")
@@ -150,8 +151,12 @@ def _publish(path: Path, text: str) -> None:
 
 
 def main(*, assignment: str, results: str, out: str | None = None, config: str | None = None, stream=sys.stdout) -> int:
-    from autograder.progress import SafeStream
-    from autograder.report_pages import class_report_html, feedback_html, feedback_markdown
+    from autograder.commands.report.pages import (
+        class_report_html,
+        feedback_html,
+        feedback_markdown,
+    )
+    from autograder.pipeline.progress import SafeStream
 
     stream = SafeStream(stream)
     course = load_course(config)

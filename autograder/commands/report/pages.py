@@ -12,9 +12,9 @@ import re
 import statistics
 import urllib.parse
 
-from autograder import records
-from autograder.config import Assignment
-from autograder.late import LateDecision
+from autograder.course import records
+from autograder.course.late import LateDecision
+from autograder.course.model import Assignment
 
 OUTPUT_LIMIT = 4000
 STYLE = """
@@ -150,7 +150,7 @@ def _students_table(data, rows) -> str:
 
 def class_report_html(data, rows) -> str:
     """The class report: statistics, plots, students to look at, per-test and per-student tables."""
-    from autograder.report_plots import class_plots
+    from autograder.commands.report.plots import class_plots
 
     assignment = data.assignment
     finals = {r.submission: data.late(r).final_score for r in data.results}

@@ -6,7 +6,7 @@ import base64
 import io
 from dataclasses import dataclass
 
-from autograder import records
+from autograder.course import records
 
 VISIBILITY_COLOURS = {"public": "#4c78a8", "hidden": "#f58518", "after_due": "#54a24b"}
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import Phase, given, settings, strategies as st
 
-from autograder.boundary import StudentError
+from autograder.harness import StudentError
 from autograder.harness.strategies import random_normal
 from autograder.harness.compare import FLOAT32, FLOAT64, Tolerance, assert_close, assert_equal
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from a04_oracle import (HYPERPARAMETERS, check_trajectory, describe, problems, random_tensor, require,
                         student_trajectory, torch_trajectories, torch_trajectory)
-from autograder.boundary import StudentError
+from autograder.harness import StudentError
 from autograder.harness.compare import assert_close
 
 OPTIMIZERS = list(HYPERPARAMETERS)
