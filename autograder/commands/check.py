@@ -6,10 +6,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder.commands.submit import default_copy, graded_copy
 from autograder.course import records
 from autograder.course.reader import load_course
 from autograder.pipeline.grade_submission import grade_one, make_context
+from autograder.pipeline.package import default_copy, graded_copy
 
 STATUS_MARK = {records.PASSED: "PASS", records.FAILED: "FAIL", records.ERROR: "ERROR", records.TIMEOUT: "TIMEOUT",
                records.CRASHED: "CRASH", records.DEFERRED: "LATER", records.GRADER_ERROR: "GRADER-ERROR"}

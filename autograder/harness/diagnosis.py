@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterable, Iterator
 
+from autograder.sandbox.errors import StudentError
+
 DIAGNOSIS_ATTRIBUTE = "autograder_diagnosis"
 
 Explanation = str | Callable[[], str | None] | None
@@ -54,7 +56,6 @@ def diagnose(explanation: Explanation) -> Iterator[None]:
     Failures are assertion errors and the student's own errors; timeouts and crashes are
     left alone (an experiment would only wait again).
     """
-    from autograder.sandbox.errors import StudentError
 
     try:
         yield

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from autograder.course import records
+from autograder.course.reader import load_course
 from autograder.errors import GraderFault
 from autograder.pipeline.pytest_run import RunRequest, pytest_arguments, read_outcomes
+from autograder.pipeline.warm_pool import shared_pool
 from autograder.sandbox.environment import ISOLATION_ENV, MALLOC_ENVIRONMENT, ZYGOTE_ENV
 from autograder.sandbox.isolation import (
     Isolation,
@@ -40,8 +42,6 @@ def list_tests(course_file: Path, assignment_id: str, suite_dir: Path, *, warm: 
                              list_file=str(listing))
         tail = ""
         if warm_by_default() if warm is None else warm:
-            from autograder.pipeline.warm_pool import shared_pool
-
             log = Path(scratch) / "collect.log"
             shared_pool(_preload(request)).run(request, timeout=600, log_file=log)
             tail = log.read_text()[-1500:] if log.exists() else ""
@@ -81,8 +81,6 @@ def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = No
     warm = warm_by_default() if warm is None else warm
     if warm:
         if pool is None:
-            from autograder.pipeline.warm_pool import shared_pool
-
             pool = shared_pool(_preload(request))
         _warn_once(pool.isolation, request)
         fault = pool.run(request, timeout=timeout, log_file=log_file)
@@ -113,7 +111,6 @@ def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = No
 
 @functools.lru_cache(maxsize=16)
 def _preload_of(course_file: str, assignment: str) -> tuple[str, ...]:
-    from autograder.course.reader import load_course
 
     return tuple(load_course(course_file).assignment(assignment).preload)
 

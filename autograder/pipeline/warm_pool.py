@@ -22,7 +22,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from autograder.errors import GraderFault
-from autograder.runtime.zygote import Zygote
+from autograder.pipeline.pytest_run import RunRequest, pytest_arguments
+from autograder.runtime.forkserver import ForkServer
 from autograder.sandbox.environment import (
     BOOTSTRAP,
     ISOLATION_ENV,
@@ -37,7 +38,7 @@ TRUSTED_PRELOAD = ("numpy", "torch", "hypothesis", "pytest", "autograder.harness
                    "autograder.harness.strategies")
 
 
-class TrustedServer(Zygote):
+class TrustedServer(ForkServer):
     """Forks one pytest run per request; the request's one descriptor becomes its stdout/stderr."""
 
     fds_per_request = 1
@@ -45,7 +46,6 @@ class TrustedServer(Zygote):
     def child(self, config: dict, fds: list[int]) -> None:
         import pytest
 
-        from autograder.pipeline.pytest_run import RunRequest, pytest_arguments
 
         os.setsid()
         import ctypes
