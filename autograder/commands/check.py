@@ -16,9 +16,9 @@ STATUS_MARK = {records.PASSED: "PASS", records.FAILED: "FAIL", records.ERROR: "E
 
 
 def main(*, assignment: str, path: str | None = None, config: str | None = None, keyword: str = "",
-         stream=sys.stdout) -> int:
+         limits: dict[str, str] | None = None, stream=sys.stdout) -> int:
     """Exit 0 when every public test passes, 1 otherwise."""
-    course = load_course(config)
+    course = load_course(config, limits=limits)
     target = course.assignment(assignment)
     source = Path(path) if path else default_copy(course, target)
     with tempfile.TemporaryDirectory() as scratch:

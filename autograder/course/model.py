@@ -10,7 +10,7 @@ import datetime as dt
 import difflib
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.errors import UnknownAssignment
@@ -42,7 +42,7 @@ class Feedback:
 
     public: str = "full"
     hidden: str = "message"
-    show_output: bool = True
+    show_output: bool = False   # student prints stay out of feedback: in hidden tests they would show hidden inputs
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,7 @@ class Course:
     assignments: dict[str, Assignment]
     path: Path
     root: Path
+    limit_overrides: dict[str, str] = field(default_factory=dict)   # what load_course was given (passed to trusted runs)
 
     def assignment(self, name: str) -> Assignment:
         """Resolve an id (a04_optimizers) or short alias (a04, 4) to its assignment."""

@@ -63,6 +63,7 @@ class SuiteRun:
     worker_restarts: int = 0
     calls: int = 0
     fault: str | None = None         # a grader fault outside any single test
+    device: str = ""                 # the device the tests ran on, by name ("cpu (AMD EPYC ...)", "cuda (NVIDIA H200)")
 
 
 @dataclass

@@ -150,7 +150,7 @@ class WarmPool:
                 return "the warm trusted server did not start the run"
             reply = json.loads(connection.recv(4096) or b"{}")
             if type(reply.get("pid")) is not int:
-                return "the warm trusted server refused the run"
+                return f"the warm trusted server refused the run ({reply.get('error', 'no reason given')})"
             code = _receive_exit(connection, timeout)
             if code is None:
                 connection.send(b'{"kill": true}')

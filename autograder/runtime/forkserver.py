@@ -17,6 +17,16 @@ import socket
 MAX_REQUEST_BYTES = 1 << 20
 
 
+def threads_running() -> int:
+    """Threads of this process, as the kernel counts them (Python's count misses native ones, e.g. torch's)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
+
+
 class ForkServer:
     """A fork server: one forked child per request connection, reaped and reported on it."""
 
@@ -78,6 +88,10 @@ class ForkServer:
             os.close(fd)
 
     def spawn(self, connection: socket.socket, config: dict, fds: list[int]) -> None:
+        threads = threads_running()
+        if threads > 1:  # a child forked beside other threads inherits their locks held, and hangs
+            connection.send(json.dumps({"error": f"the fork server runs {threads} threads; it must fork single-threaded"}).encode())
+            return
         pid = os.fork()
         if pid == 0:
             try:
