@@ -22,7 +22,7 @@ from autograder.course.reader import load_course
 from autograder.errors import GraderFault
 from autograder.pipeline.pytest_run import RunRequest, pytest_arguments, read_outcomes
 from autograder.pipeline.warm_pool import shared_pool
-from autograder.sandbox.environment import ISOLATION_ENV, MALLOC_ENVIRONMENT, ZYGOTE_ENV
+from autograder.sandbox.environment import ZYGOTE_ENV, trusted_environment
 from autograder.sandbox.isolation import (
     Isolation,
     detect_isolation,
@@ -88,8 +88,7 @@ def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = No
     isolation = detect_isolation()
     _warn_once(isolation, request)
     log = open(log_file, "w") if log_file else subprocess.DEVNULL
-    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", **MALLOC_ENVIRONMENT,
-               **{ISOLATION_ENV: json.dumps(isolation.as_dict())})
+    env = trusted_environment(dict(os.environ), json.dumps(isolation.as_dict()))
     env.pop(ZYGOTE_ENV, None)
     fault = None
     try:

@@ -24,14 +24,7 @@ from pathlib import Path
 from autograder.errors import GraderFault
 from autograder.pipeline.pytest_run import RunRequest, pytest_arguments
 from autograder.runtime.forkserver import ForkServer
-from autograder.sandbox.environment import (
-    BOOTSTRAP,
-    ISOLATION_ENV,
-    MALLOC_ENVIRONMENT,
-    WORKER_ENVIRONMENT,
-    ZYGOTE_ENV,
-    runtime_copy,
-)
+from autograder.sandbox.environment import BOOTSTRAP, WORKER_ENVIRONMENT, ZYGOTE_ENV, runtime_copy, trusted_environment
 from autograder.sandbox.isolation import detect_isolation
 
 TRUSTED_PRELOAD = ("numpy", "torch", "hypothesis", "pytest", "autograder.harness.plugin", "autograder.harness",
@@ -123,9 +116,8 @@ class WarmPool:
             env=dict(WORKER_ENVIRONMENT), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             pass_fds=(zygote_listener.fileno(),),
         )
-        environment = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", **MALLOC_ENVIRONMENT,
-                           **{ISOLATION_ENV: json.dumps(self.isolation.as_dict()),
-                              ZYGOTE_ENV: str(self.directory / "zygote.sock")})
+        environment = trusted_environment(dict(os.environ), json.dumps(self.isolation.as_dict()),
+                                          **{ZYGOTE_ENV: str(self.directory / "zygote.sock")})
         self.server = subprocess.Popen(
             [sys.executable, "-m", "autograder.pipeline.warm_pool", json.dumps({"listener_fd": server_listener.fileno()})],
             env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(server_listener.fileno(),),
