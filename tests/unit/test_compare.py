@@ -2,7 +2,8 @@
 
 Each test states what the student returned, what the reference returned, and the sentence
 the student should see. A comparison that cannot be made must still fail as an
-AssertionError with such a sentence: anything else is reported as a grader fault.
+AssertionError with such a sentence: any other exception reaches the student as "the
+returned value could not be used: IndexError: too many indices ...", naming no values.
 """
 import re
 
