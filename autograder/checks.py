@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from autograder.config import Assignment
+from autograder.dtype_rule import describe_rule, scan_dtypes
 from autograder.records import Problem
 
 DYNAMIC_IMPORTERS = {"__import__", "importlib.import_module", "importlib.__import__"}
@@ -126,6 +127,10 @@ def scan_source(source: str, assignment: Assignment, *, filename: str, local_mod
         if forbidden and forbidden not in seen:
             seen.add(forbidden)
             problems.append(Problem(f"{filename}, line {line}: uses {resolved}, which is forbidden in {assignment.id}", True, line))
+    if filename == assignment.module:
+        for finding in scan_dtypes(source, assignment.forbidden.dtypes, filename=filename):
+            problems.append(Problem(f"{filename}, line {finding.line}: {finding.message}; "
+                                    f"{describe_rule(assignment.forbidden.dtypes)}", True, finding.line))
     defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     for node in tree.body:
         if isinstance(node, ast.Assign):
