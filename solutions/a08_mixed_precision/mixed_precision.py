@@ -32,6 +32,7 @@ def _round_to_format(x, significant_bits: int, min_exponent: int, max_finite: fl
     np.rint rounds half to even, so q * ulp is the correctly rounded result; a value that
     rounds past the largest finite one (|x| >= max + ulp/2) becomes +-inf.
     """
+    # BEGIN SOLUTION Task 1.1: round to a binary format (used by Tasks 1.1 and 1.2)
     x = np.asarray(x, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         _, exponent = np.frexp(x)                                   # |x| in [2^(e-1), 2^e)
@@ -40,6 +41,7 @@ def _round_to_format(x, significant_bits: int, min_exponent: int, max_finite: fl
         rounded = np.rint(x / ulp) * ulp                            # ties to even; keeps -0.0
         rounded = np.where(np.abs(rounded) > max_finite, np.copysign(np.inf, x), rounded)
     return np.where(np.isfinite(x), rounded, x)                     # nan stays nan, +-inf stay
+    # END SOLUTION
 
 
 def round_to_fp16(x) -> np.ndarray:

@@ -50,10 +50,10 @@ def format_values(name: str) -> np.ndarray:
 
 def nearest(x, fmt: Format) -> np.ndarray:
     """Exact nearest value of `fmt` (ties to the even bit pattern) for every float64 in x, as float64."""
-    x = np.asarray(x, dtype=np.float64)
+    values = np.array(x, dtype=np.float64, copy=True)
     table = format_values(fmt.name)
-    out = np.empty(x.shape, dtype=np.float64)
-    for index, value in np.ndenumerate(x):
+    out = np.empty(values.shape, dtype=np.float64)
+    for index, value in np.ndenumerate(values):
         value = float(value)
         if not np.isfinite(value):
             out[index] = value
@@ -241,7 +241,7 @@ class ReferenceScaler:
         self.growth_interval, self.hysteresis, self.min_scale, self.bug = growth_interval, hysteresis, min_scale, bug
         self.growth_tracker, self.hysteresis_tracker = 0, hysteresis
 
-    def update(self, found_inf: bool) -> None:
+    def update(self, found_inf) -> None:
         if found_inf:
             if self.bug != "keep_growth_tracker":
                 self.growth_tracker = 0
@@ -275,17 +275,28 @@ SCALER_BUGS = {
 
 
 def scaler_diagnosis(options: dict, actions: list[bool], student_states: list[dict]) -> str | None:
-    """Replay the overflow sequence through each known-bug scaler; name the one the student's states follow."""
+    """Replay the overflow sequence through each known-bug scaler; name the one the student's states follow.
+
+    A variant counts only where it differs from the correct rule on this sequence and agrees
+    with every state the student returned (all three keys).
+    """
+    keys = ("scale", "growth_tracker", "hysteresis_tracker")
+    correct = ReferenceScaler(**options)
+    right = []
+    for found_inf in actions:
+        correct.update(found_inf)
+        right.append(correct.state_dict())
     for bug, sentence in SCALER_BUGS.items():
         variant = ReferenceScaler(**options, bug=bug)
-        agrees = True
-        for found_inf, state in zip(actions, student_states):
+        agrees, differs = bool(student_states), False
+        for found_inf, state, expected in zip(actions, student_states, right):
             variant.update(found_inf)
-            expected = variant.state_dict()
-            if not (state.get("scale") == expected["scale"] and state.get("growth_tracker") == expected["growth_tracker"]):
+            mine = variant.state_dict()
+            differs = differs or mine != expected
+            if any(state.get(key) != mine[key] for key in keys):
                 agrees = False
                 break
-        if agrees and student_states:
+        if agrees and differs:
             return sentence
     return None
 

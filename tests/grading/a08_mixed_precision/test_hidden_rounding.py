@@ -163,4 +163,6 @@ def test_no_half_dtype_in_the_rounding_functions(student, probe, name):
     require(not half_ops, f"{name} computed with a half-precision dtype ({', '.join(half_ops[:3])}): "
             "round with float64 arithmetic or bit operations")
     expected = {"round_to_fp16": numpy_fp16, "round_to_bf16": exact_bf16, "fp16_ulp": fp16_spacing}[name](x)
-    require(same_values(result, expected), f"{name} on the traced call: wrong values")
+    explain = (lambda: rounding_diagnosis(result, x, FORMATS[name][0])) if name in FORMATS else None
+    with diagnose(explain):
+        require(same_values(result, expected), f"{name} on the traced call (ties, subnormals, overflow): wrong values")

@@ -25,7 +25,7 @@ def differences(actual, expected) -> str:
     if same.all():
         return ""
     index = tuple(int(i) for i in np.argwhere(~same)[0])
-    return f"{int((~same).sum())} of {e.size} values differ; first at {index}: got {a[index]!r}, expected {e[index]!r}"
+    return f"{int((~same).sum())} of {e.size} values differ; first at {index}: got {float(a[index])!r}, expected {float(e[index])!r}"
 
 
 def numpy_fp16(x):
