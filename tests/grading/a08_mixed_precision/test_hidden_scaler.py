@@ -43,6 +43,15 @@ def step_grads(seed, kind, shapes):
     return grads
 
 
+def unscale_diagnosis(unscaled, grads, expected):
+    if any(getattr(u, "dtype", None) != torch.float32 for u in unscaled):
+        return "unscale returns float32 copies of the grads, whatever their dtype (float16 grads included)"
+    scale = float(grads[0].float().reshape(-1)[0] / expected[0].reshape(-1)[0]) if expected[0].numel() else 1.0
+    if all(torch.allclose(u, g.float() * scale, equal_nan=True) for u, g in zip(unscaled, grads)):
+        return "unscale multiplies the grads by 1/scale, not by scale"
+    return None
+
+
 def state_of(scaler) -> dict:
     state = scaler.state_dict()
     require(isinstance(state, dict) and {"scale", "growth_tracker", "hysteresis_tracker"} <= set(state),
@@ -63,7 +72,8 @@ def test_scaler_matches_grad_scaler_on_drawn_sequences(student, options, kinds, 
         unscaled, found_inf = mine.unscale([g.clone() for g in grads])
         what = f"GradScaler with drawn options, step {t} ({kind})"
         require(bool(found_inf) == found_expected, f"{what}: unscale's found_inf should be {found_expected}")
-        assert_close(list(unscaled), expected_grads, f"{what}: unscaled float32 grads", equal_nan=True)
+        with diagnose(lambda: unscale_diagnosis(unscaled, grads, expected_grads)):
+            assert_close(list(unscaled), expected_grads, f"{what}: unscaled float32 grads", equal_nan=True)
         mine.update(found_expected)
         state = state_of(mine)
         actions.append(found_expected)
