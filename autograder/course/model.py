@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.errors import UnknownAssignment
+from autograder.pipeline.dtype_rule import DtypeRule
 
 VISIBILITIES = ("public", "hidden", "after_due")
 FEEDBACK_LEVELS = ("full", "message", "status")
@@ -86,6 +87,7 @@ class Forbidden:
     imports: tuple[str, ...] = ()   # modules the static scan refuses (prefix match)
     calls: tuple[str, ...] = ()     # dotted names the guard makes raise in the worker
     ops: tuple[str, ...] = ()       # aten op patterns the op trace rejects
+    dtypes: DtypeRule = DtypeRule()  # dtypes the static scan refuses within some functions (pipeline/dtype_rule.py)
 
 
 @dataclass(frozen=True)

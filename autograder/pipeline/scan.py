@@ -12,6 +12,7 @@ from pathlib import Path
 
 from autograder.course.model import Assignment
 from autograder.course.records import Problem
+from autograder.pipeline.dtype_rule import describe_rule, scan_dtypes
 
 DYNAMIC_IMPORTERS = {"__import__", "importlib.import_module", "importlib.__import__"}
 
@@ -126,6 +127,10 @@ def scan_source(source: str, assignment: Assignment, *, filename: str, local_mod
         if forbidden and forbidden not in seen:
             seen.add(forbidden)
             problems.append(Problem(f"{filename}, line {line}: uses {resolved}, which is forbidden in {assignment.id}", True, line))
+    if filename == assignment.module:
+        for finding in scan_dtypes(source, assignment.forbidden.dtypes, filename=filename):
+            problems.append(Problem(f"{filename}, line {finding.line}: {finding.message}; "
+                                    f"{describe_rule(assignment.forbidden.dtypes)}", True, finding.line))
     defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     for node in tree.body:
         if isinstance(node, ast.Assign):
