@@ -287,11 +287,11 @@ def nucleus_margin(logits, temperature, top_k, top_p) -> float:
 def next_token_variants(logits, temperature, top_k, top_p) -> dict[str, torch.Tensor]:
     call = lambda **bug: next_token_oracle(logits, temperature, top_k, top_p, **bug)  # noqa: E731
     return {
+        "top-p must see the probabilities renormalised after top-k": call(renormalise_before_nucleus=False),
         "nucleus: a token is kept while the mass *before* it is < top_p; yours also drops the token that crosses top_p":
             call(inclusive=True),
         "top-k keeps every token tied with the k-th; ties must be broken by lower index (exactly k kept)":
             call(keep_ties=True),
-        "top-p must see the probabilities renormalised after top-k": call(renormalise_before_nucleus=False),
         "temperature 0 must give the one-hot of the first maximum (lowest index on ties)": call(zero_temperature="last"),
         "temperature 0 must give a one-hot, not spread probability over tied maxima": call(zero_temperature="spread"),
     }
