@@ -40,7 +40,7 @@ def test_cross_entropy_matches_log_softmax(student, seed, leading, V, dtype, sca
             "lm_cross_entropy should return a 0-d tensor (a scalar that autograd can differentiate)")
     with diagnose(lambda: explain_cross_entropy(actual, logits, targets)):
         assert_close(actual, cross_entropy_oracle(logits, targets),
-                     f"lm_cross_entropy of {dtype} logits with {len(leading)} leading axes", tol=tolerance(dtype))
+                     f"lm_cross_entropy of {dtype} logits with any leading shape", tol=tolerance(dtype))
 
 
 @given(seed=hidden_seeds(), leading=leading_shapes, V=st.integers(2, 12), dtype=dtypes,
