@@ -284,6 +284,17 @@ def nucleus_margin(logits, temperature, top_k, top_p) -> float:
     return float((sorted_rows.cumsum(-1) - top_p).abs().min())
 
 
+def ranking_margin(logits, temperature) -> float:
+    """The smallest gap between two distinct probabilities of a row: below float32's rounding,
+    top-k's choice would depend on the arithmetic rather than on the rule."""
+    if temperature == 0:
+        return math.inf
+    probs = torch.softmax(logits.double().reshape(-1, logits.shape[-1]) / temperature, -1)
+    gaps = probs.sort(dim=-1).values.diff(dim=-1)
+    gaps = gaps[gaps > 0]
+    return float(gaps.min() / probs.max()) if gaps.numel() else math.inf
+
+
 def next_token_variants(logits, temperature, top_k, top_p) -> dict[str, torch.Tensor]:
     call = lambda **bug: next_token_oracle(logits, temperature, top_k, top_p, **bug)  # noqa: E731
     return {
