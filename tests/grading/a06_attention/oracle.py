@@ -29,7 +29,7 @@ from autograder.harness.strategies import random_tensor
 
 def top_left_causal(Lq: int, Lk: int) -> Tensor:
     """True where key j <= query i (the spec's alignment)."""
-    return torch.ones(Lq, Lk, dtype=torch.bool).tril()
+    return torch.arange(Lk)[None, :] <= torch.arange(Lq)[:, None]
 
 
 def bottom_right_causal(Lq: int, Lk: int) -> Tensor:
@@ -41,8 +41,7 @@ def allowed_keys(batch: tuple, Lq: int, Lk: int, mask: Tensor | None, is_causal:
                  causal=top_left_causal) -> Tensor:
     """The combined boolean mask, broadcast to (*batch, Lq, Lk)."""
     allowed = torch.ones(*batch, Lq, Lk, dtype=torch.bool)
-    if mask is not None:
-        allowed = allowed & mask
+    allowed = allowed if mask is None else allowed & mask
     if is_causal:
         allowed = allowed & causal(Lq, Lk)
     return allowed
@@ -60,7 +59,7 @@ def with_dummy_rows(allowed: Tensor) -> tuple[Tensor, Tensor]:
 def attention_oracle(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, is_causal: bool = False,
                      scale: float | None = None, causal=top_left_causal) -> Tensor:
     """torch's scaled_dot_product_attention with the spec's mask rules; differentiable."""
-    Lq, Lk = q.shape[-2], k.shape[-2]
+    Lq, Lk = q.size(-2), k.size(-2)
     batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])
     allowed, empty = with_dummy_rows(allowed_keys(tuple(batch), Lq, Lk, mask, is_causal, causal))
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=scale)
@@ -73,7 +72,7 @@ def attention_variant(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = Non
                       empty_rows: str = "zeros") -> Tensor:
     """attention_oracle with one bug: the scale, the causal alignment, the mask combination, or
     what a fully masked row gives ("zeros", "mean": a finite -1e9 fill, "nan": no guard)."""
-    Lq, Lk = q.shape[-2], k.shape[-2]
+    Lq, Lk = q.size(-2), k.size(-2)
     if scale_zero_is_default and not scale:
         scale = None
     if scale is None:
@@ -149,12 +148,12 @@ def torch_attention(params: dict[str, Tensor], prefix: str, x: Tensor, memory: T
     mask: the spec's (Lq, Lk), (B, Lq, Lk) or (B, H, Lq, Lk), True = may attend.
     """
     B, Lq, D = x.shape
-    source = x if memory is None else memory
-    Lk = source.shape[1]
+    source = memory if memory is not None else x
+    Lk = source.size(1)
     weight = lambda name: params[f"{prefix}{name}.weight"]                  # noqa: E731
     bias = f"{prefix}q_proj.bias" in params
-    if mask is not None and mask.dim() == 3:
-        mask = mask[:, None]                                                # per batch element
+    if mask is not None and mask.ndim == 3:
+        mask = mask.unsqueeze(1)                                                # per batch element
     allowed = allowed_keys((B, n_heads), Lq, Lk, mask, is_causal)          # (B, H, Lq, Lk)
     fixed, empty = with_dummy_rows(allowed)
     module_params = {"in_proj_weight": torch.cat([weight("q_proj"), weight("k_proj"), weight("v_proj")]),
@@ -177,12 +176,12 @@ def torch_attention(params: dict[str, Tensor], prefix: str, x: Tensor, memory: T
 
 def mha_variant(params: dict[str, Tensor], prefix: str, x: Tensor, memory: Tensor | None, mask: Tensor | None,
                 is_causal: bool, n_heads: int, *, head_split: str = "contiguous", concat_transposed: bool = True,
-                mask3d_per_head: bool = False) -> Tensor:
+                mask3d_per_head: bool = False, causal=top_left_causal) -> Tensor:
     """Multi-head attention written out (for heads masked differently, and for diagnoses), with
     one bug switchable: heads as strided slices ("strided"), heads concatenated without the
     transpose back, or a (B, Lq, Lk) mask broadcast against the heads axis instead of the batch."""
     B, Lq, D = x.shape
-    source = x if memory is None else memory
+    source = memory if memory is not None else x
     Lk, H = source.shape[1], n_heads
     dh = D // H
     bias = f"{prefix}q_proj.bias" in params
@@ -197,8 +196,8 @@ def mha_variant(params: dict[str, Tensor], prefix: str, x: Tensor, memory: Tenso
 
     q, k, v = split(project("q_proj", x), Lq), split(project("k_proj", source), Lk), split(project("v_proj", source), Lk)
     if mask is not None and mask.dim() == 3 and not mask3d_per_head:
-        mask = mask[:, None]
-    heads = attention_oracle(q, k, v, mask, is_causal)                      # (B, H, Lq, dh)
+        mask = mask.unsqueeze(1)
+    heads = attention_oracle(q, k, v, mask, is_causal, causal=causal)       # (B, H, Lq, dh)
     joined = heads.transpose(1, 2).reshape(B, Lq, D) if concat_transposed else heads.reshape(B, Lq, D)
     return project("out_proj", joined)
 

@@ -54,6 +54,9 @@ def explain_mha(actual, state, x, memory, mask, is_causal, H) -> str | None:
         ("a (B, Lq, Lk) mask is broadcast against the heads axis: it is per batch element, the same for every "
          "head (insert the head axis: mask[:, None])", lambda: mask is not None and mask.dim() == 3 and
          matches(mask3d_per_head=True)),
+        ("the causal mask is aligned bottom-right (j <= i + Lk - Lq); the spec aligns it top-left: query i sees "
+         "keys j <= i, whatever Lk is", lambda: is_causal and O.close(actual, O.mha_variant(
+             state, "", x, memory, mask, is_causal, H, causal=O.bottom_right_causal))),
         ("is_causal is ignored", lambda: is_causal and O.close(actual, O.mha_variant(state, "", x, memory, mask, False, H))),
     ])
 
@@ -102,8 +105,9 @@ def test_mha_property_self_attention_is_permutation_equivariant(student, referen
                                    D, H)
     x = random_tensor(seed + 1, (B, L, D))
     perm = torch.from_numpy(np.random.default_rng(seed).permutation(L))
-    with diagnose("the output depends on the token order although no mask was given (is a causal mask "
-                  "applied by default? is_causal defaults to False)"):
+    with diagnose("the output depends on the token order although no mask was given: each output position "
+                  "must depend on its own query only (check how the heads are split and joined back, and that "
+                  "no causal mask is applied by default: is_causal defaults to False)"):
         assert_close(module(x[:, perm]), module(x)[:, perm],
                      "MultiHeadAttention self-attention without mask: output of permuted tokens vs permuted output")
 
@@ -185,7 +189,7 @@ def test_transformer_block_is_causal(student, reference, shape, cut):
     changed = x.clone()
     changed[:, t + 1:] = random_tensor(seed + 2, changed[:, t + 1:].shape)
     with diagnose("an earlier position sees a later token: the block's attention must be causal by default "
-                  "(is_causal=True) with the mask j <= i"):
+                  "(is_causal=True) with the mask j <= i, and the heads must be joined back position by position"):
         assert_close(module(changed)[:, :t + 1], module(x)[:, :t + 1],
                      "TransformerBlock: outputs at earlier positions after changing only later tokens")
 
