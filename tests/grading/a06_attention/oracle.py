@@ -16,12 +16,13 @@ Trusted side only (student code may not call these library functions; the suite 
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from autograder.harness import assert_close, diagnose, require
+from autograder.harness import StudentError, assert_close, diagnose, require
 from autograder.harness.strategies import random_tensor
 
 # ----------------------------------------------------------------------------- masks
@@ -281,6 +282,29 @@ def random_mask(seed: int, shape: tuple, keep: float = 0.7) -> Tensor:
     return torch.rand(shape, generator=generator, dtype=torch.float64) < keep
 
 
+def _forbidden_call_sentence() -> str | None:
+    """Run inside diagnose's handler: names the rule when the student's call hit the call guard."""
+    error = sys.exc_info()[1]
+    if isinstance(error, StudentError) and error.type_name == "ForbiddenCallError":
+        return ("your code called one of torch's ready-made attention functions (F.scaled_dot_product_attention, "
+                "nn.MultiheadAttention, ...), which raise while you are graded: write attention with matmul, "
+                "masking and softmax yourself")
+    return None
+
+
+def unless_forbidden(sentence: str):
+    """A diagnosis for a property check: `sentence` for a wrong value, the forbidden-call rule for a
+    call that hit the guard, nothing for any other error of the student's code."""
+    def explain() -> str | None:
+        return _forbidden_call_sentence() or (sentence if isinstance(sys.exc_info()[1], AssertionError) else None)
+    return explain
+
+
+def guarded():
+    """`with guarded(): student call` names the forbidden-call rule if the call hit the guard."""
+    return diagnose(_forbidden_call_sentence)
+
+
 def check_module(probe, module, oracle, state, inputs, kwargs, what, seed, explain=None) -> None:
     """The student's module (a handle) against `oracle(state, *inputs)`: the output, the gradients
     of the inputs and of every parameter, for a random cotangent (worker-side autograd).
@@ -291,8 +315,9 @@ def check_module(probe, module, oracle, state, inputs, kwargs, what, seed, expla
         shape = tuple(oracle(state, *inputs).shape)
     cotangent = random_tensor(seed + 50, shape)
     expected, input_grads, param_grads = with_gradients(oracle, state, inputs, cotangent)
-    actual, actual_input_grads, actual_param_grads = probe.module_autograd(
-        module, tuple(inputs), kwargs, wrt=list(range(len(inputs))), cotangents=cotangent)
+    with guarded():
+        actual, actual_input_grads, actual_param_grads = probe.module_autograd(
+            module, tuple(inputs), kwargs, wrt=list(range(len(inputs))), cotangents=cotangent)
     with diagnose(lambda: explain(actual) if explain is not None else None):
         assert_close(actual, expected, f"{what}: output")
     assert_close(list(actual_input_grads), input_grads, f"{what}: gradient of the inputs")
