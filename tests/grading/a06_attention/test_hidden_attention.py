@@ -202,7 +202,7 @@ def test_attention_stable_at_scores_near_1e4(student, case, magnitude, dtype):
     actual = student.scaled_dot_product_attention(q, k, v, mask=mask, is_causal=case.is_causal, scale=case.scale)
     with diagnose(lambda: explain_attention(actual, case, dt)):
         assert_close(actual, expected, f"{case.describe()}, scores near 1e4, {dtype}",
-                     tol=LARGE if dtype == "float64" else Tolerance(rtol=1e-3, atol=1e-3))
+                     tol=LARGE if dtype == "float64" else Tolerance(rtol=1e-2, atol=1e-2))
 
 
 @given(case=cases())
