@@ -187,6 +187,8 @@ class Server:
             result, data = probes.numpy_warnings(lambda: function(*args, **kwargs))
         elif name == "autograd":
             result, data = probes.autograd(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
+        elif name == "autograd_trace":
+            result, data = probes.autograd_trace(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
         else:
             raise ProtocolViolation(f"unknown probe {name!r}")
         self.send_value("ok", (result, data))
