@@ -234,6 +234,15 @@ def preload(names: list[str]) -> None:
     from . import guard, imports, isolation, probes  # noqa: F401  (loaded now: the sandbox hides this package)
 
 
+def device_environment() -> dict[str, str]:
+    """TRITON_INTERPRET=1 where torch sees no CUDA device: a Triton kernel then runs on the CPU
+    through Triton's interpreter (set before the submission loads: @triton.jit reads it)."""
+    torch = sys.modules.get("torch")
+    if torch is None or torch.cuda.is_available():
+        return {}
+    return {"TRITON_INTERPRET": "1"}
+
+
 def run(config: dict) -> None:
     """Guard, isolate, report the measures, then import the submission and serve; never returns."""
     channel = Channel(*config["fds"])
@@ -253,6 +262,7 @@ def run(config: dict) -> None:
     submission, temporary = working_paths(plan)
     os.environ.clear()
     os.environ.update(config.get("environment", {}), HOME=submission, TMPDIR=temporary)
+    os.environ.update(device_environment())
     config = dict(config, submission_dir=submission, module_file=os.path.join(submission, config["module"] + ".py"))
     os.chdir(submission)
     if config.get("allowed_imports") is not None:
