@@ -142,7 +142,7 @@ def flash_attention_forward(q: Tensor, k: Tensor, v: Tensor, *, causal: bool = F
             k_stop = min(k_start + block_k, n_k)
             k_tile = k[:, :, k_start:k_stop].to(work)                             # (B, H, Bc, d)
             v_tile = v[:, :, k_start:k_stop].to(work)                             # (B, H, Bc, dv)
-            s = (q_tile @ k_tile.transpose(-2, -1)) * scale                       # (B, H, Br, Bc)
+            s = (q_tile @ k_tile.transpose(-2, -1)) * scale                       # (B, H, Br, Bc) one tile of S
             if causal and k_stop - 1 > q_start:                                   # tile crosses the diagonal
                 s = s.masked_fill(causal_tile_mask(q_start, q_stop, k_start, k_stop, q.device), NEG_INF)
             m_new = torch.maximum(m, s.amax(dim=-1))                              # (B, H, Br)
@@ -200,10 +200,10 @@ def flash_attention_backward(q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Te
             q_stop = min(q_start + block_q, n_q)
             q_tile = q[:, :, q_start:q_stop].to(work)                             # (B, H, Br, d)
             do_tile = do[:, :, q_start:q_stop].to(work)                           # (B, H, Br, dv)
-            s = (q_tile @ k_tile.transpose(-2, -1)) * scale                       # (B, H, Br, Bc)
-            if causal and k_stop - 1 > q_start:
-                s = s.masked_fill(causal_tile_mask(q_start, q_stop, k_start, k_stop, q.device), NEG_INF)
-            p = torch.exp(s - lse[:, :, q_start:q_stop].unsqueeze(-1))            # (B, H, Br, Bc) recomputed
+            s = (q_tile @ k_tile.transpose(-2, -1)) * scale                       # (B, H, Br, Bc) recomputed
+            if causal and k_stop - 1 > q_start:                                   # the diagonal crosses it
+                s = s.masked_fill(causal_tile_mask(q_start, q_stop, k_start, k_stop, k.device), NEG_INF)
+            p = torch.exp(s - lse[:, :, q_start:q_stop].unsqueeze(-1))            # (B, H, Br, Bc) P from lse
             dv_tile += p.transpose(-2, -1) @ do_tile                              # (B, H, Bc, dv)
             dp = do_tile @ v_tile.transpose(-2, -1)                               # (B, H, Br, Bc)
             ds = p * (dp - delta[:, :, q_start:q_stop].unsqueeze(-1))             # (B, H, Br, Bc)

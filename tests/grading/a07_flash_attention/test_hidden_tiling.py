@@ -1,0 +1,85 @@
+"""Hidden: the tiling rule, what the autograd Function saves, and no forbidden kernels.
+
+The op trace records every aten op your code dispatches, with its output shapes. Rule: no
+output larger than max(B*H*max(Nq, Nk)*d, B*H*block_q*block_k) elements. The inputs are
+drawn with d < min(block_q, block_k) and Nq, Nk >= 4*max(block_q, block_k), so a full
+score matrix, or a query tile against all keys, breaks the rule while tiled code never
+does. The Function's forward may save O(N d) tensors (q, k, v, o, lse), never P or S.
+"""
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from autograder.harness import assert_close, require
+from autograder.harness.strategies import hidden_seeds
+from oracle import attention_inputs, describe_oversized, naive_attention, naive_gradients, oversized_ops, tiling_bound
+
+
+@st.composite
+def tiled_problems(draw):
+    """(seed, B, H, Nq, Nk, d, block_q, block_k) with d <= min(block) / 2 and N >= 4 * max(block)."""
+    block_q, block_k = draw(st.integers(6, 12)), draw(st.integers(6, 12))
+    largest = max(block_q, block_k)
+    n_q = draw(st.integers(4 * largest, 4 * largest + 16))
+    n_k = draw(st.integers(4 * largest, 4 * largest + 16).filter(lambda n: n != n_q))
+    d = draw(st.integers(1, min(block_q, block_k) // 2))
+    return draw(hidden_seeds()), draw(st.integers(1, 2)), draw(st.integers(1, 2)), n_q, n_k, d, block_q, block_k
+
+
+def check_tiled(probe, ops, name, problem):
+    _, batch, heads, n_q, n_k, d, block_q, block_k = problem
+    found = oversized_ops(ops, tiling_bound(batch, heads, n_q, n_k, d, block_q, block_k))
+    require(found is None, f"{name} is not tiled: " + (describe_oversized(*found, n_q, n_k) if found else "")
+            + "; at most one block_q x block_k tile of scores per (batch, head) may exist at a time")
+    forbidden = probe.forbidden_ops(ops)
+    require(forbidden == [], f"{name} ran forbidden attention kernels: {', '.join(forbidden)}; "
+            "compute the attention yourself, tile by tile")
+
+
+@given(problem=tiled_problems(), causal=st.booleans())
+def test_forward_is_tiled_and_uses_no_attention_kernel(student, probe, problem, causal):
+    seed, batch, heads, n_q, n_k, d, block_q, block_k = problem
+    q, k, v, _ = attention_inputs(seed, batch, heads, n_q, n_k, d)
+    (o, lse), ops = probe.op_trace(student.flash_attention_forward, q, k, v, causal=causal, block_q=block_q,
+                                   block_k=block_k)
+    check_tiled(probe, ops, f"flash_attention_forward(causal={causal})", problem)
+    expected_o, expected_lse = naive_attention(q, k, v, causal=causal)
+    assert_close((o, lse), (expected_o, expected_lse), f"flash_attention_forward(causal={causal}), traced: (o, lse)")
+
+
+@given(problem=tiled_problems(), causal=st.booleans())
+def test_backward_is_tiled_and_uses_no_attention_kernel(student, probe, problem, causal):
+    seed, batch, heads, n_q, n_k, d, block_q, block_k = problem
+    q, k, v, do = attention_inputs(seed, batch, heads, n_q, n_k, d)
+    o, lse = naive_attention(q, k, v, causal=causal)
+    grads, ops = probe.op_trace(student.flash_attention_backward, q, k, v, o, lse, do, causal=causal,
+                                block_q=block_q, block_k=block_k)
+    check_tiled(probe, ops, f"flash_attention_backward(causal={causal})", problem)
+    assert_close(tuple(grads), naive_gradients(q, k, v, do, causal=causal),
+                 f"flash_attention_backward(causal={causal}), traced: (dq, dk, dv)")
+
+
+@given(problem=tiled_problems(), causal=st.booleans())
+def test_function_is_tiled_and_saves_no_score_matrix(student, probe, problem, causal):
+    """Forward and backward of the autograd Function under the op trace, plus what it saves for backward."""
+    seed, batch, heads, n_q, n_k, d, block_q, block_k = problem
+    q, k, v, do = attention_inputs(seed, batch, heads, n_q, n_k, d)
+    options = dict(causal=causal, block_q=block_q, block_k=block_k)
+    o, grads, ops, saved = probe.autograd_trace(student.flash_attention, (q, k, v), options, wrt=[0, 1, 2],
+                                                cotangents=do)
+    name = f"flash_attention(causal={causal}) forward and backward through autograd"
+    check_tiled(probe, ops, name, problem)
+    largest = batch * heads * max(n_q, n_k) * d
+    for shape in saved:
+        require(math.prod(shape) <= largest, (
+            f"flash_attention's forward saved a tensor of shape {tuple(shape)} for backward: "
+            + ("a full score (or probability) matrix; " if tuple(shape[-2:]) in ((n_q, n_k), (n_k, n_q)) else "")
+            + "save q, k, v, o and lse only, and recompute each tile of P from lse in the backward"))
+    total = sum(math.prod(shape) for shape in saved)
+    require(total <= 5 * largest + 2 * batch * heads * max(n_q, n_k), (
+        f"flash_attention's forward saved {len(saved)} tensors for backward holding as many numbers as the whole "
+        "probability matrix P; save q, k, v, o and lse only, and recompute P tile by tile from lse"))
+    assert_close(o, naive_attention(q, k, v, causal=causal)[0], f"{name}: o")
+    require(all(g is not None for g in grads), f"{name}: q, k and v must all receive gradients")
+    assert_close(tuple(grads), naive_gradients(q, k, v, do, causal=causal), f"{name}: gradients of q, k, v")
