@@ -231,16 +231,21 @@ def preload(names: list[str]) -> None:
         if name == "torch":
             module.set_num_threads(1)
             module.set_num_interop_threads(1)
+            os.environ.update(device_environment(probe_cuda=False))  # before a later preload imports triton
     from . import guard, imports, isolation, probes  # noqa: F401  (loaded now: the sandbox hides this package)
 
 
-def device_environment() -> dict[str, str]:
-    """TRITON_INTERPRET=1 where torch sees no CUDA device: a Triton kernel then runs on the CPU
-    through Triton's interpreter (set before the submission loads: @triton.jit reads it)."""
+def device_environment(*, probe_cuda: bool = True) -> dict[str, str]:
+    """TRITON_INTERPRET=1 where torch has no CUDA device: a Triton kernel then runs on the CPU through
+    Triton's interpreter. Set before triton is imported (its own @jit functions read it). A process
+    that forks (the zygote) passes probe_cuda=False: it judges by the build alone, never touching CUDA."""
     torch = sys.modules.get("torch")
-    if torch is None or torch.cuda.is_available():
+    if torch is None:
         return {}
-    return {"TRITON_INTERPRET": "1"}
+    cpu_only_build = torch.version.cuda is None and getattr(torch.version, "hip", None) is None
+    if cpu_only_build or (probe_cuda and not torch.cuda.is_available()):
+        return {"TRITON_INTERPRET": "1"}
+    return {}
 
 
 def run(config: dict) -> None:
