@@ -291,8 +291,11 @@ def _forward_kernel():
     def flash_forward_kernel(Q, K, V, O, L, n_q, n_k, d, scale,
                              CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                              BLOCK_D: tl.constexpr):
+        # One program per (query block, batch * head): program_id(0) is the query block, program_id(1)
+        # the head. Q, O point to contiguous (B*H, Nq, d) memory, K, V to (B*H, Nk, d), L to (B*H, Nq)
+        # float32. BLOCK_D is d rounded up to a power of two: mask the columns >= d, and the rows past
+        # Nq or Nk. Accumulate in float32; tl.dot(a, b, input_precision="ieee") keeps float32 exact.
         # BEGIN SOLUTION Task 6.1: the Triton forward kernel
-        # One program per (query block, batch*head); q, k, v, o contiguous (BH, N, d), lse (BH, Nq).
         start_m = tl.program_id(0)
         head = tl.program_id(1)
         rows = start_m * BLOCK_M + tl.arange(0, BLOCK_M)                      # (BLOCK_M,) query positions

@@ -151,20 +151,24 @@ def forward_diagnosis(q, k, v, o, lse, *, causal, scale, block_k, single_block=N
     ])
 
 
-def backward_diagnosis(q, k, v, do, grads, *, causal, scale):
-    """The known backward bug that (dq, dk, dv) matches, as a sentence, or None."""
+def backward_diagnosis(q, k, v, do, grads, *, causal, scale, with_lse=None):
+    """The known backward bug that (dq, dk, dv) matches, as a sentence, or None. `with_lse` is a
+    callable giving the student's gradients for a given lse, or None."""
     from autograder.harness import first_true
 
     dq, dk, dv = grads
     expected = naive_gradients(q, k, v, do, causal=causal, scale=scale)
     d = q.shape[-1]
     scale_value = 1.0 / math.sqrt(d) if scale is None else scale
+    lse = naive_attention(q, k, v, causal=causal, scale=scale)[1]
     return first_true([
+        ("the backward recomputes P as if lse were in base 2; lse is the natural-log logsumexp, P = exp(S - lse)",
+         lambda: with_lse is not None and close(tuple(with_lse(lse / math.log(2)))[0], expected[0])),
         ("dv is right but dq and dk are not: dS = P * (dP - D) with D_i = rowsum(dO_i * O_i)",
          lambda: close(dv, expected[2]) and not close(dq, expected[0]) and not close(dk, expected[1])
          and _matches_without_delta(q, k, v, do, dq, causal=causal, scale=scale)),
         ("dq and dk are missing the factor scale (S = scale * Q K^T, so dQ = scale * dS K, dK = scale * dS^T Q)",
-         lambda: close(dq * scale_value, expected[0]) and close(dk * scale_value, expected[1])),
+         lambda: not close(dq, expected[0]) and close(dq * scale_value, expected[0]) and close(dk * scale_value, expected[1])),
         ("dv is right but dq and dk are not: check dP = dO V^T, dS = P * (dP - D), dQ = scale dS K, "
          "dK = scale dS^T Q", lambda: close(dv, expected[2])),
         ("dq and dk are right but dv is not: dV = P^T dO with P recomputed as exp(S - lse)",

@@ -52,10 +52,10 @@ def hbm_diagnosis(N, d, M, algorithm, got):
 
 # ------------------------------------------------------------------ Task 5: IO counts
 
-@given(N=st.integers(1, 5000), d=st.integers(1, 256), factor=st.integers(4, 4000),
+@given(N=st.integers(1, 5000), d=st.integers(1, 256), block_c=st.integers(1, 80), spare=st.integers(1, 10**6),
        algorithm=st.sampled_from(["standard", "flash"]))
-def test_hbm_accesses_match_the_counting_rules(student, N, d, factor, algorithm):
-    M = factor * d + (factor % 7)                       # often not a multiple of 4d
+def test_hbm_accesses_match_the_counting_rules(student, N, d, block_c, spare, algorithm):
+    M = max(4 * d, 4 * d * (block_c - 1) + 1 + spare % (4 * d))   # ceil(M / 4d) = block_c; rarely a multiple of 4d
     got = student.attention_hbm_accesses(N, d, M, algorithm)
     expected = hbm_accesses(N, d, M, algorithm)
     what = f"attention_hbm_accesses(..., algorithm={algorithm!r})"
@@ -124,25 +124,14 @@ def check_triton(student, seed, n_q, n_k, d, causal, dtype, device):
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])   # `device` is the same for every example
 @given(seed=hidden_seeds(), n_q=st.integers(1, 70), n_k=st.integers(1, 70), d=st.sampled_from([8, 16, 24]),
        causal=st.booleans())
-def test_triton_forward_float32_and_float16(student, device, seed, n_q, n_k, d, causal):
+def test_triton_forward_matches_the_oracle_in_every_dtype(student, device, seed, n_q, n_k, d, causal):
     triton_available(device)
     if device == "cuda":
         n_q, n_k, d = n_q * 8, n_k * 8, max(d, 16) * 4      # the GPU takes real sizes
-    for dtype in (torch.float32, torch.float16):
+    # Triton's CPU interpreter computes through numpy, which has no bfloat16: that dtype is graded on CUDA only.
+    for dtype in (torch.float32, torch.float16) + ((torch.bfloat16,) if device == "cuda" else ()):
         check_triton(student, seed, n_q, n_k, d, causal, dtype, device)
-
-
-def test_triton_forward_bfloat16_on_the_gpu(student):
-    """Triton's CPU interpreter computes bfloat16 through numpy, which has none: graded on CUDA only."""
-    if not torch.cuda.is_available():
-        pytest.skip("deferred: bfloat16 Triton kernels are graded on a CUDA device")
-    for causal in (False, True):
-        check_triton(student, 2**26 + 3, 700, 513, 64, causal, torch.bfloat16, "cuda")
-
-
-def test_triton_forward_no_keys(student, device):
-    triton_available(device)
-    q, k, v, _ = attention_inputs(2**26 + 9, 1, 2, 5, 0, 16, dtype=torch.float32)
-    o, lse = student.flash_attention_triton_forward(q.to(device), k.to(device), v.to(device))
+    q, k, v, _ = attention_inputs(seed + 1, 1, 2, n_q, 0, d, dtype=torch.float32)
+    o, lse = student.flash_attention_triton_forward(q.to(device), k.to(device), v.to(device), causal=causal)
     assert_close(o.cpu(), torch.zeros_like(q), "flash_attention_triton_forward with Nk = 0: o must be 0")
     assert_close(lse.cpu(), torch.full(q.shape[:-1], float("-inf")), "flash_attention_triton_forward with Nk = 0: lse")

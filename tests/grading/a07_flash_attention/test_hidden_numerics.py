@@ -145,7 +145,11 @@ def test_backward_matches_the_oracle(student, seed, batch, heads, n_q, n_k, d, b
                                              block_k=block_k)
     what = describe("flash_attention_backward", causal, scale, relation(n_q, n_k, block_q, block_k))
     require(isinstance(grads, (tuple, list)) and len(grads) == 3, f"{what} must return (dq, dk, dv)")
-    with diagnose(lambda: backward_diagnosis(q, k, v, do, grads, causal=causal, scale=scale)):
+    def with_lse(other):
+        return student.flash_attention_backward(q, k, v, o, other, do, causal=causal, scale=scale, block_q=block_q,
+                                                block_k=block_k)
+
+    with diagnose(lambda: backward_diagnosis(q, k, v, do, grads, causal=causal, scale=scale, with_lse=with_lse)):
         assert_close(tuple(grads), naive_gradients(q, k, v, do, causal=causal, scale=scale), f"{what}: (dq, dk, dv)")
 
 
