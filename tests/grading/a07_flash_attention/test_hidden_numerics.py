@@ -175,7 +175,12 @@ def test_function_gradients_through_autograd(student, probe, seed, batch, n_q, n
     what = describe("flash_attention", causal, scale, relation(n_q, n_k, block_q, block_k))
     assert_close(o, naive_attention(q, k, v, causal=causal, scale=scale)[0], f"{what}: o")
     require(all(g is not None for g in grads), f"{what}: q, k and v must all receive gradients through autograd")
-    with diagnose(lambda: backward_diagnosis(q, k, v, do, grads, causal=causal, scale=scale)):
+    def explain():
+        forward = student.flash_attention_forward(q, k, v, causal=causal, scale=scale, block_q=block_q, block_k=block_k)
+        return (forward_diagnosis(q, k, v, *forward, causal=causal, scale=scale, block_k=block_k)
+                or backward_diagnosis(q, k, v, do, grads, causal=causal, scale=scale))
+
+    with diagnose(explain):
         assert_close(tuple(grads), naive_gradients(q, k, v, do, causal=causal, scale=scale),
                      f"{what}: gradients of q, k, v through torch.autograd")
 

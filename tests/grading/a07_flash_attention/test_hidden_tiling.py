@@ -30,7 +30,7 @@ def tiled_problems(draw):
 def check_tiled(probe, ops, name, problem):
     _, batch, heads, n_q, n_k, d, block_q, block_k = problem
     found = oversized_ops(ops, tiling_bound(batch, heads, n_q, n_k, d, block_q, block_k))
-    require(found is None, f"{name} is not tiled: " + (describe_oversized(*found, n_q, n_k) if found else "")
+    require(found is None, f"{name} is not tiled: " + (describe_oversized(*found, n_q, n_k, block_q, block_k) if found else "")
             + "; at most one block_q x block_k tile of scores per (batch, head) may exist at a time")
     forbidden = probe.forbidden_ops(ops)
     require(forbidden == [], f"{name} ran forbidden attention kernels: {', '.join(forbidden)}; "

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from autograder.harness import FLOAT32, assert_close, diagnose, expect_raises, require
 from autograder.harness.strategies import public_seeds
-from oracle import (attention_inputs, describe_oversized, forward_diagnosis, naive_attention, naive_gradients,
+from oracle import (attention_inputs, backward_diagnosis, describe_oversized, forward_diagnosis, naive_attention, naive_gradients,
                     oversized_ops, tiling_bound)
 
 small_sides = st.integers(1, 2)
@@ -78,7 +78,7 @@ def test_forward_is_tiled(student, probe):
                                    block_k=block_k)
     found = oversized_ops(ops, tiling_bound(batch, heads, n_q, n_k, d, block_q, block_k))
     require(found is None, "flash_attention_forward is not tiled: "
-            + (describe_oversized(*found, n_q, n_k) if found else "") + f" (at most one {block_q} x {block_k} "
+            + (describe_oversized(*found, n_q, n_k, block_q, block_k) if found else "") + f" (at most one {block_q} x {block_k} "
             "tile of scores per (batch, head) may exist at a time)")
     require(probe.forbidden_ops(ops) == [], f"flash_attention_forward ran forbidden ops: {probe.forbidden_ops(ops)}")
     assert_close(o, naive_attention(q, k, v, causal=True)[0], "flash_attention_forward(causal=True): o")
@@ -93,7 +93,12 @@ def test_backward_matches_autograd(student, seed, batch, heads, n_q, n_k, d, blo
     o, lse = naive_attention(q, k, v, causal=causal)
     grads = student.flash_attention_backward(q, k, v, o, lse, do, causal=causal, block_q=block_q, block_k=block_k)
     expected = naive_gradients(q, k, v, do, causal=causal)
-    assert_close(tuple(grads), expected, describe("flash_attention_backward", causal, block_q, block_k) + ": (dq, dk, dv)")
+
+    def with_lse(other):
+        return student.flash_attention_backward(q, k, v, o, other, do, causal=causal, block_q=block_q, block_k=block_k)
+
+    with diagnose(lambda: backward_diagnosis(q, k, v, do, grads, causal=causal, scale=None, with_lse=with_lse)):
+        assert_close(tuple(grads), expected, describe("flash_attention_backward", causal, block_q, block_k) + ": (dq, dk, dv)")
 
 
 # ------------------------------------------------------------------ Task 4: the autograd Function
