@@ -135,13 +135,11 @@ def test_hbm_accesses_invalid_arguments(student):
 
 # ------------------------------------------------------------------ Task 6: Triton
 
-def test_triton_forward_matches_naive_attention(student, device):
-    """On CUDA the kernel runs on the GPU; without CUDA, through Triton's interpreter (TRITON_INTERPRET=1)."""
-    if device == "cpu":
-        if importlib.util.find_spec("triton") is None:
-            pytest.skip("deferred: triton is not installed here; the kernel is graded where triton (or CUDA) is")
-        if torch.cuda.is_available():
-            pytest.skip("deferred: on a CUDA machine the kernel is graded on the GPU (the cuda variant of this test)")
+def test_triton_forward_matches_naive_attention(student):
+    """On the GPU where there is one; otherwise through Triton's interpreter (TRITON_INTERPRET=1) on the CPU."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and importlib.util.find_spec("triton") is None:
+        pytest.skip("deferred: triton is not installed here (pip install triton); the kernel is graded where it is")
     for causal in (False, True):
         q, k, v, _ = attention_inputs(11, 1, 2, 37, 21, 16, dtype=torch.float32)
         o, lse = student.flash_attention_triton_forward(q.to(device), k.to(device), v.to(device), causal=causal)
