@@ -9,6 +9,7 @@ things on other shapes and block sizes, half precision, empty key sets, block-si
 independence, huge scores, what your autograd Function saves, and the Triton kernel.
 """
 import importlib.util
+import math
 
 import pytest
 import torch
@@ -113,6 +114,19 @@ def test_function_gradients_match_autograd(student, probe, seed, n_q, n_k, d, bl
     assert_close(o, naive_attention(q, k, v, causal=causal)[0], f"{what}: o")
     require(all(g is not None for g in grads), f"{what}: q, k and v must all receive gradients")
     assert_close(tuple(grads), naive_gradients(q, k, v, do, causal=causal), f"{what}: gradients of q, k, v")
+
+
+def test_function_saves_no_score_matrix(student, probe):
+    """The Function's forward may save q, k, v, o and lse for backward, never P (N x N): recompute it."""
+    n_q, n_k, d, block = 40, 36, 4, 8
+    q, k, v, do = attention_inputs(5, 1, 2, n_q, n_k, d)
+    _, grads, _, saved = probe.autograd_trace(student.flash_attention, (q, k, v), dict(block_q=block, block_k=block),
+                                              wrt=[0, 1, 2], cotangents=do)
+    largest = 2 * max(n_q, n_k) * d
+    too_big = [tuple(shape) for shape in saved if math.prod(shape) > largest]
+    require(not too_big, f"flash_attention's forward saved tensors of shapes {too_big} for backward: save q, k, v, o "
+            "and lse only, and recompute each tile of P from lse in the backward")
+    assert_close(tuple(grads), naive_gradients(q, k, v, do), "flash_attention: gradients of q, k, v")
 
 
 # ------------------------------------------------------------------ Task 5: IO counts
