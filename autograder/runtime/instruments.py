@@ -91,6 +91,23 @@ def module_autograd(module: Any, args: list, kwargs: dict, wrt: list[int], cotan
     return outputs, {"inputs": grads[:len(wrt)], "parameters": {name: g for (name, _), g in zip(named, grads[len(wrt):])}}
 
 
+def autograd_trace(function: Callable, args: list, kwargs: dict, wrt: list[int], cotangents: Any) -> tuple[Any, dict]:
+    """autograd() under the op trace (its forward and its backward), with the shape of every tensor
+    saved for backward (saved-tensor hooks see what a custom autograd.Function saves too)."""
+    import torch
+
+    saved: list[list[int]] = []
+
+    def pack(tensor: Any) -> Any:
+        if len(saved) < MAX_TRACED_OPS:
+            saved.append(list(tensor.shape))
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        (outputs, grads), ops = op_trace(lambda: autograd(function, args, kwargs, wrt, cotangents))
+    return [outputs, grads], {"ops": ops, "saved": saved}
+
+
 def peak_memory(call: Callable[[], Any]) -> tuple[Any, dict]:
     """The call's result and peak memory: process RSS high-water mark, CUDA peak allocation."""
     torch = sys.modules.get("torch")

@@ -189,6 +189,8 @@ class Server:
             result, data = instruments.autograd(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
         elif name == "module_autograd":
             result, data = instruments.module_autograd(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
+        elif name == "autograd_trace":
+            result, data = instruments.autograd_trace(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
         else:
             raise ProtocolViolation(f"unknown probe {name!r}")
         self.send_value("ok", (result, data))
@@ -231,7 +233,21 @@ def preload(names: list[str]) -> None:
         if name == "torch":
             module.set_num_threads(1)
             module.set_num_interop_threads(1)
+            os.environ.update(device_environment(probe_cuda=False))  # before a later preload imports triton
     from . import guard, imports, instruments, isolation  # noqa: F401  (loaded now: the sandbox hides this package)
+
+
+def device_environment(*, probe_cuda: bool = True) -> dict[str, str]:
+    """TRITON_INTERPRET=1 where torch has no CUDA device: a Triton kernel then runs on the CPU through
+    Triton's interpreter. Set before triton is imported (its own @jit functions read it). A process
+    that forks (the zygote) passes probe_cuda=False: it judges by the build alone, never touching CUDA."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    cpu_only_build = torch.version.cuda is None and getattr(torch.version, "hip", None) is None
+    if cpu_only_build or (probe_cuda and not torch.cuda.is_available()):
+        return {"TRITON_INTERPRET": "1"}
+    return {}
 
 
 def run(config: dict) -> None:
@@ -253,6 +269,7 @@ def run(config: dict) -> None:
     submission, temporary = working_paths(plan)
     os.environ.clear()
     os.environ.update(config.get("environment", {}), HOME=submission, TMPDIR=temporary)
+    os.environ.update(device_environment())
     config = dict(config, submission_dir=submission, module_file=os.path.join(submission, config["module"] + ".py"))
     os.chdir(submission)
     if config.get("allowed_imports") is not None:
