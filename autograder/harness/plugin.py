@@ -79,7 +79,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     settings.register_profile(
         "grading", derandomize=True, database=None, deadline=None, print_blob=False,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
+                               HealthCheck.function_scoped_fixture],  # `device` is function-scoped, the same for every example
     )
     settings.load_profile("grading")
     course = load_course(config.getoption("--course"), limits=dict(limit_override(text) for text in config.getoption("--limit")))
