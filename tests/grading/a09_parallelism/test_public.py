@@ -118,8 +118,8 @@ def test_tp_layers_equal_unsharded(student, tp, seed, batch):
     assert_close(torch.cat(list(shards), dim=-1), F.linear(x, weight, bias),
                  f"column_parallel_linear, tp_size={tp}: shards concatenated")
     x_shards = list(torch.chunk(x, tp, dim=-1))
-    weight2 = random_tensor(seed + 3, (5, d_in))
-    assert_close(student.row_parallel_linear(x_shards, weight2, bias[:5], tp), F.linear(x, weight2, bias[:5]),
+    weight2, bias2 = random_tensor(seed + 3, (5, d_in)), random_tensor(seed + 8, (5,))
+    assert_close(student.row_parallel_linear(x_shards, weight2, bias2, tp), F.linear(x, weight2, bias2),
                  f"row_parallel_linear, tp_size={tp} (bias added once)")
     W1, b1 = random_tensor(seed + 4, (4 * tp, d_in)), random_tensor(seed + 5, (4 * tp,))
     W2, b2 = random_tensor(seed + 6, (d_in, 4 * tp)), random_tensor(seed + 7, (d_in,))
