@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
@@ -30,6 +31,7 @@ from autograder.boundary import CallLimits, Session, StudentError, StudentTimeou
 from autograder.errors import GraderFault
 from autograder.sandbox import WorkerSpec, probe_isolation
 
+STOP_GRACE_SECONDS = 0.5  # how long an error waits for a peer's death to show before the others stop
 STORE_PORT = 29500        # the namespace is private to the group: a fixed port cannot collide
 # The holder: a tiny process that creates the namespace, brings loopback up and waits for its
 # stdin to close (the trusted side closing it, or dying). Its /proc/PID/ns/net is the group's.
@@ -80,6 +82,7 @@ class NetworkNamespace:
 class RankFailure:
     rank: int
     error: BaseException
+    stopped: bool = False      # stopped by the group because another rank failed first
 
 
 class RankGroup:
@@ -118,30 +121,37 @@ class RankGroup:
         def run(rank: int) -> None:
             try:
                 results[rank] = work(self.sessions[rank])
-            except BaseException as error:  # noqa: BLE001 - reported below, first cause first
+            except BaseException as error:  # noqa: BLE001 - reported below, the root cause first
                 with lock:
                     first = not failures
-                    failures.append(RankFailure(rank, error))
+                    failures.append(RankFailure(rank, error, stopped=rank in stopped))
                 if first:
-                    self._stop_others(rank)
+                    if isinstance(error, StudentError):
+                        # A peer that died makes the others raise too (gloo: connection reset): give the
+                        # dead one a moment to be noticed, so the report names the cause, not its echo.
+                        time.sleep(STOP_GRACE_SECONDS)
+                    self._stop_others(rank, stopped)
 
+        stopped: set[int] = set()
         with ThreadPoolExecutor(max_workers=self.size) as pool:
             list(pool.map(run, range(self.size)))
         if failures:
             raise _explain(failures, self.size)
         return results
 
-    def _stop_others(self, failed_rank: int) -> None:
+    def _stop_others(self, failed_rank: int, stopped: set[int]) -> None:
         """A rank failed: the others would wait for it forever, so stop them now."""
         for rank, session in enumerate(self.sessions):
             worker = session.worker
             if rank != failed_rank and worker is not None and worker.alive():
+                stopped.add(rank)
                 worker._signal_group()  # the rank's own thread sees the end of its channel and cleans up
 
     def call(self, name: str, per_rank_args: Sequence[Sequence[Any]]) -> list[Any]:
         """Call the student's function `name` in every rank at once (rank r gets per_rank_args[r])."""
         if len(per_rank_args) != self.size:
             raise ValueError(f"expected arguments for {self.size} ranks, got {len(per_rank_args)}")
+        import torch  # noqa: F401  (imported here, not first in p decoding threads at once: a half-imported module)
 
         def one(session: Session) -> Any:
             rank = self.sessions.index(session)
@@ -172,7 +182,8 @@ class RankGroup:
 
 def _explain(failures: list[RankFailure], size: int) -> BaseException:
     """The first real cause among the ranks' failures, named by rank (the others were stopped for it)."""
-    first = failures[0]
+    died = [f for f in failures if isinstance(f.error, WorkerCrashed) and not f.stopped]
+    first = died[0] if died else failures[0]
     if isinstance(first.error, StudentTimeout):
         return StudentTimeout(
             f"rank {first.rank} of {size} did not return in time, and every rank was stopped: a deadlock (a receive "
