@@ -118,8 +118,12 @@ def test_bubble_interleaved_below_1f1b(student, shape):
     p, m, v = shape
     inter = student.bubble_fraction(interleaved(p, m, v), 1.0, 2.0)
     plain = student.bubble_fraction(one_f_one_b(p, m), 1.0, 2.0)
-    assert_close(float(inter), busy_fraction_bubble(interleaved(p, m, v)), "bubble_fraction of an interleaved schedule")
-    assert_close(float(plain), busy_fraction_bubble(one_f_one_b(p, m)), "bubble_fraction of 1F1B")
+    with diagnose(lambda: first_true([
+            ("the bubble is 1 - busy / (num_stages * makespan): the busy time of every stage over the time of "
+             "every stage", lambda: abs(plain - (1 - (1 - busy_fraction_bubble(one_f_one_b(p, m))) * p)) < 1e-9),
+            ("with v chunks each action takes t / v in the bubble's busy time too", lambda: v > 1)])):
+        assert_close(float(inter), busy_fraction_bubble(interleaved(p, m, v)), "bubble_fraction of an interleaved schedule")
+        assert_close(float(plain), busy_fraction_bubble(one_f_one_b(p, m)), "bubble_fraction of 1F1B")
     require(inter <= plain + 1e-12, "bubble_fraction: the interleaved schedule's bubble must not exceed 1F1B's")
     if p > 1:
         require(inter < plain - 1e-12, "bubble_fraction: with p > 1 and v > 1 interleaving must shrink the bubble")
@@ -167,6 +171,7 @@ def test_simulate_interleaved_against_the_trusted_simulator(student, shape, tf, 
 
 HAND_BUILT_BROKEN = {
     "a stage runs B before its own F (deadlock)": [[("B", 0), ("F", 0)], [("F", 0), ("B", 0)]],
+    "the last stage runs B before its own F (deadlock)": [[("F", 0), ("B", 0)], [("B", 0), ("F", 0)]],
     "two stages wait on each other (deadlock)": [[("F", 0), ("B", 1), ("F", 1), ("B", 0)],
                                                 [("F", 1), ("B", 1), ("F", 0), ("B", 0)]],
     "the last two of three stages wait on each other (deadlock)": [[("F", 0), ("F", 1), ("B", 0), ("B", 1)],
@@ -183,10 +188,23 @@ HAND_BUILT_BROKEN = {
 }
 
 
+BROKEN_DIAGNOSES = {
+    "the last stage runs B before its own F (deadlock)": "B of the last virtual stage needs its own F: a stage that "
+                                                         "lists it first can never finish",
+    "an F listed twice": "count every (kind, microbatch, virtual stage): one listed twice is a ValueError",
+    "a B listed twice": "count every (kind, microbatch, virtual stage): one listed twice is a ValueError",
+    "an interleaved action listed twice": "an action is (kind, microbatch, chunk) on a stage: listed twice is a ValueError",
+    "a missing B": "every microbatch that appears needs an F and a B on every virtual stage",
+    "a missing F on the last stage": "every microbatch that appears needs an F and a B on every virtual stage",
+    "an interleaved chunk missing": "every microbatch needs an F and a B on every (stage, chunk)",
+}
+
+
 @pytest.mark.parametrize("what", sorted(HAND_BUILT_BROKEN))
 def test_broken_schedules_raise(student, what):
     schedule = HAND_BUILT_BROKEN[what]
-    error = expect_raises(ValueError, lambda: student.simulate_pipeline(schedule), f"simulate_pipeline on {what}")
+    with diagnose(BROKEN_DIAGNOSES.get(what, "")):
+        error = expect_raises(ValueError, lambda: student.simulate_pipeline(schedule), f"simulate_pipeline on {what}")
     if "deadlock" in what:
         require("deadlock" in error.message.lower(), f"simulate_pipeline on {what}: the ValueError's message must "
                                                      "start with 'deadlock'")

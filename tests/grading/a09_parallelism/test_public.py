@@ -98,6 +98,20 @@ def test_simulate_start_times_by_hand(student):
                  "simulate_pipeline of a 2-stage 1F1B: start times")
 
 
+def test_simulate_interleaved_by_hand(student):
+    # interleaved_schedule(2, 2, 2): v = 2 chunks, so a forward takes 0.5 and a backward 1.0
+    schedule = [
+        [("F", 0, 0), ("F", 1, 0), ("F", 0, 1), ("F", 1, 1), ("B", 0, 1), ("B", 1, 1), ("B", 0, 0), ("B", 1, 0)],
+        [("F", 0, 0), ("F", 1, 0), ("F", 0, 1), ("B", 0, 1), ("F", 1, 1), ("B", 1, 1), ("B", 0, 0), ("B", 1, 0)],
+    ]
+    makespan, starts = student.simulate_pipeline(schedule, 1.0, 2.0)
+    assert_close(float(makespan), 7.5, "simulate_pipeline of interleaved_schedule(2, 2, 2), tF=1, tB=2: makespan "
+                                       "(each action takes t / v)")
+    assert_close([[float(t) for t in row] for row in starts],
+                 [[0.0, 0.5, 1.0, 1.5, 3.0, 4.5, 5.5, 6.5], [0.5, 1.0, 1.5, 2.0, 3.0, 3.5, 4.5, 5.5]],
+                 "simulate_pipeline of interleaved_schedule(2, 2, 2): start times")
+
+
 def test_simulate_rejects_deadlock_and_duplicates(student):
     deadlock = [[("B", 0), ("F", 0)], [("F", 0), ("B", 0)]]        # stage 0's B waits for its own later F
     expect_raises(ValueError, lambda: student.simulate_pipeline(deadlock), "simulate_pipeline on a deadlocked schedule")
