@@ -55,7 +55,12 @@ def chunks_of(schedule) -> int:
     return 1 + max((a[2] for actions in schedule for a in actions if len(a) > 2), default=0)
 
 
-def simulate(schedule, t_forward: float = 1.0, t_backward: float = 2.0):
+def chunk_major_key(action, stage: int, p: int, v: int) -> tuple[str, int, int]:
+    """The classic slip: chunk c of stage s taken as virtual stage s * v + c (a stage's chunks adjacent)."""
+    return action[0], action[1], stage * v + (action[2] if len(action) > 2 else 0)
+
+
+def simulate(schedule, t_forward: float = 1.0, t_backward: float = 2.0, *, chunk_major: bool = False):
     """(makespan, starts) by longest path over the dependency graph, or None on a deadlock.
 
     Written independently of the reference: the graph's edges are "previous action on the
@@ -64,15 +69,16 @@ def simulate(schedule, t_forward: float = 1.0, t_backward: float = 2.0):
     p = len(schedule)
     v = chunks_of(schedule)
     last = v * p - 1
+    key_of = (lambda action, stage, p: chunk_major_key(action, stage, p, v)) if chunk_major else action_key
     nodes = {}
     for s, actions in enumerate(schedule):
         for i, action in enumerate(actions):
-            nodes[action_key(action, s, p)] = (s, i)
+            nodes[key_of(action, s, p)] = (s, i)
     preds = {}
     for key, (s, i) in nodes.items():
         kind, mb, k = key
         data = (("F", mb, k - 1) if k > 0 else None) if kind == "F" else (("F", mb, k) if k == last else ("B", mb, k + 1))
-        before = [action_key(schedule[s][i - 1], s, p)] if i > 0 else []
+        before = [key_of(schedule[s][i - 1], s, p)] if i > 0 else []
         preds[key] = before + ([data] if data is not None else [])
     finish, state = {}, {}
 
@@ -97,7 +103,7 @@ def simulate(schedule, t_forward: float = 1.0, t_backward: float = 2.0):
     for key in nodes:
         if key not in state and not visit(key):
             return None
-    starts = [[finish[action_key(a, s, p)] - (t_forward if a[0] == "F" else t_backward) / v for a in actions]
+    starts = [[finish[key_of(a, s, p)] - (t_forward if a[0] == "F" else t_backward) / v for a in actions]
               for s, actions in enumerate(schedule)]
     return max(finish.values(), default=0.0), starts
 

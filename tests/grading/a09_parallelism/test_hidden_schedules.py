@@ -113,15 +113,27 @@ def test_peak_activations_of_interleaved(student, shape):
     assert_equal(list(student.peak_activations(schedule)), peaks(schedule), "peak_activations of an interleaved schedule")
 
 
+def explain_bubble(inter, plain, p, m, v):
+    schedule = interleaved(p, m, v)
+    right = busy_fraction_bubble(schedule)
+    chunk_major = simulate(schedule, chunk_major=True)
+    busy = sum((1.0 if a[0] == "F" else 2.0) / v for actions in schedule for a in actions)
+    return first_true([
+        ("the bubble is 1 - busy / (num_stages * makespan): the busy time of every stage over the time of every "
+         "stage", lambda: p > 1 and abs(plain - (1 - (1 - busy_fraction_bubble(one_f_one_b(p, m))) * p)) < 1e-9),
+        ("with v chunks each action takes t / v: in the simulator as in the busy time",
+         lambda: abs(inter - (1 - (1 - right) / v)) < 1e-9 or abs(inter - (1 - (1 - right) * v)) < 1e-9),
+        (CHUNK_MAPPING, lambda: chunk_major is not None and abs(inter - (1 - busy / (p * chunk_major[0]))) < 1e-9),
+    ])
+
+
 @given(shape=interleaved_shapes())
 def test_bubble_interleaved_below_1f1b(student, shape):
     p, m, v = shape
-    inter = student.bubble_fraction(interleaved(p, m, v), 1.0, 2.0)
-    plain = student.bubble_fraction(one_f_one_b(p, m), 1.0, 2.0)
-    with diagnose(lambda: first_true([
-            ("the bubble is 1 - busy / (num_stages * makespan): the busy time of every stage over the time of "
-             "every stage", lambda: abs(plain - (1 - (1 - busy_fraction_bubble(one_f_one_b(p, m))) * p)) < 1e-9),
-            ("with v chunks each action takes t / v in the bubble's busy time too", lambda: v > 1)])):
+    with diagnose(lambda: CHUNK_MAPPING if simulate(interleaved(p, m, v), chunk_major=True) is None else None):
+        inter = student.bubble_fraction(interleaved(p, m, v), 1.0, 2.0)
+        plain = student.bubble_fraction(one_f_one_b(p, m), 1.0, 2.0)
+    with diagnose(lambda: explain_bubble(float(inter), float(plain), p, m, v)):
         assert_close(float(inter), busy_fraction_bubble(interleaved(p, m, v)), "bubble_fraction of an interleaved schedule")
         assert_close(float(plain), busy_fraction_bubble(one_f_one_b(p, m)), "bubble_fraction of 1F1B")
     require(inter <= plain + 1e-12, "bubble_fraction: the interleaved schedule's bubble must not exceed 1F1B's")
@@ -157,13 +169,20 @@ def test_simulate_against_the_trusted_simulator(student, p, m, tf, tb, kind):
                      f"simulate_pipeline({kind}): start time of every action")
 
 
+CHUNK_MAPPING = ("chunk c of stage s is virtual stage c * p + s: a microbatch visits every stage with chunk 0, "
+                 "then every stage with chunk 1, and so on")
+
+
 @given(shape=interleaved_shapes(), tf=st.sampled_from([1.0, 3.0]), tb=st.sampled_from([2.0, 5.0]))
 def test_simulate_interleaved_against_the_trusted_simulator(student, shape, tf, tb):
     p, m, v = shape
     schedule = interleaved(p, m, v)
     expected_makespan, expected_starts = simulate(schedule, tf, tb)
-    makespan, starts = student.simulate_pipeline(schedule, tf, tb)
-    with diagnose(lambda: explain_simulator(schedule, float(makespan), tf, tb)):
+    with diagnose(lambda: CHUNK_MAPPING if simulate(schedule, tf, tb, chunk_major=True) is None else None):
+        makespan, starts = student.simulate_pipeline(schedule, tf, tb)
+    with diagnose(lambda: first_true([
+            (CHUNK_MAPPING, lambda: abs(float(makespan) - simulate(schedule, tf, tb, chunk_major=True)[0]) < 1e-9),
+            ]) or explain_simulator(schedule, float(makespan), tf, tb)):
         assert_close(float(makespan), expected_makespan, "simulate_pipeline(interleaved): makespan")
         assert_close([[float(t) for t in row] for row in starts], expected_starts,
                      "simulate_pipeline(interleaved): start time of every action")
@@ -203,7 +222,9 @@ BROKEN_DIAGNOSES = {
 @pytest.mark.parametrize("what", sorted(HAND_BUILT_BROKEN))
 def test_broken_schedules_raise(student, what):
     schedule = HAND_BUILT_BROKEN[what]
-    with diagnose(BROKEN_DIAGNOSES.get(what, "")):
+    default = ("stop when a whole pass over the stages makes no progress while actions remain, and raise "
+               "ValueError('deadlock ...')") if "deadlock" in what else ""
+    with diagnose(BROKEN_DIAGNOSES.get(what, default)):
         error = expect_raises(ValueError, lambda: student.simulate_pipeline(schedule), f"simulate_pipeline on {what}")
     if "deadlock" in what:
         require("deadlock" in error.message.lower(), f"simulate_pipeline on {what}: the ValueError's message must "
