@@ -164,7 +164,7 @@ def test_simulate_against_the_trusted_simulator(student, p, m, tf, tb, kind):
     expected_makespan, expected_starts = simulate(schedule, tf, tb)
     makespan, starts = student.simulate_pipeline(schedule, tf, tb)
     with diagnose(lambda: explain_simulator(schedule, float(makespan), tf, tb)):
-        assert_close(float(makespan), expected_makespan, f"simulate_pipeline({kind}, tF={tf}, tB={tb}): makespan")
+        assert_close(float(makespan), expected_makespan, f"simulate_pipeline({kind}): makespan")
         assert_close([[float(t) for t in row] for row in starts], expected_starts,
                      f"simulate_pipeline({kind}): start time of every action")
 
