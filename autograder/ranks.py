@@ -17,9 +17,7 @@ Needs the root isolation mode (joining a namespace takes CAP_SYS_ADMIN); elsewhe
 """
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import os
 import subprocess
 import sys
 import threading
