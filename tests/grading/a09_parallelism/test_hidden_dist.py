@@ -10,7 +10,7 @@ the trusted side (evidence the ranks cannot forge): the bandwidth-optimal ring s
 import pytest
 import torch
 
-from autograder.harness import EXACT, Tolerance, assert_close, diagnose, first_true, require
+from autograder.harness import EXACT, assert_close, diagnose, first_true, require
 from oracle import integer_tensors, ring_result_with
 
 SEED = 2**24 + 909

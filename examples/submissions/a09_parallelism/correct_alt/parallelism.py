@@ -4,7 +4,6 @@ import heapq
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 
 def _bounds(numel, p):
