@@ -53,7 +53,7 @@ def draw(name: str, title: str, schedule) -> None:
     legend = [Patch(color="#9ecae1", label="forward"), Patch(color="#3182bd", label="backward")]
     if v > 1:
         legend.append(Patch(facecolor="white", edgecolor="black", hatch="//", label="chunk 1"))
-    axes.legend(handles=legend, loc="lower right", fontsize=7)
+    axes.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
     figure.tight_layout()
     figure.savefig(HERE / f"{name}.png", metadata={"Software": None})
     plt.close(figure)
