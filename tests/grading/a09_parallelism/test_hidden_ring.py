@@ -8,8 +8,14 @@ from autograder.harness.strategies import hidden_seeds, shapes
 from oracle import integer_tensors, ring_log, ring_result_with
 
 
+SPLIT_HINT = ("split the flattened tensor with torch.tensor_split(flat, p): chunk sizes differ by one when p does "
+              "not divide numel, and some chunks are empty when numel < p")
+
+
 def explain_ring(student_results, tensors):
     p = len(tensors)
+    if student_results is None:                 # the call itself raised
+        return SPLIT_HINT if tensors[0].numel() < p or tensors[0].numel() % p != 0 else None
 
     def matches(variant):
         return all(torch.equal(a, e) for a, e in zip(student_results, variant))
@@ -19,9 +25,7 @@ def explain_ring(student_results, tensors):
          lambda: matches(ring_result_with(tensors, all_gather_adds=True))),
         ("the reduce-scatter sends the wrong chunk: at step t rank r sends chunk (r - t) % p",
          lambda: matches(ring_result_with(tensors, reduce_scatter_chunk=lambda r, t, p: (r + t) % p))),
-        ("split the flattened tensor with torch.tensor_split(flat, p): chunk sizes differ by one when p does not "
-         "divide numel, and some chunks are empty when numel < p",
-         lambda: tensors[0].numel() < p or tensors[0].numel() % p != 0),
+        (SPLIT_HINT, lambda: tensors[0].numel() < p or tensors[0].numel() % p != 0),
     ])
 
 
@@ -41,7 +45,8 @@ def explain_log(log, p):
        dtype=st.sampled_from([torch.float64, torch.float32, torch.int64]))
 def test_ring_allreduce_equals_the_sum_exactly(student, seed, p, shape, dtype):
     tensors = integer_tensors(seed, p, shape, dtype)
-    results, log = student.ring_allreduce(tensors)
+    with diagnose(lambda: explain_ring(None, tensors)):
+        results, log = student.ring_allreduce(tensors)
     total = torch.stack(tensors).sum(0)
     require(isinstance(results, (list, tuple)) and len(results) == p,
             "ring_allreduce: expected a list of one result tensor per rank")
@@ -65,9 +70,9 @@ def test_ring_allreduce_with_empty_chunks(student, seed, p, numel):
     """numel < p: torch.tensor_split leaves some chunks empty; the ring still sums every element."""
     numel = min(numel, p - 1)
     tensors = integer_tensors(seed, p, (numel,))
-    results, log = student.ring_allreduce(tensors)
-    with diagnose("with fewer elements than ranks some chunks are empty (torch.tensor_split(flat, p)); "
-                  "the ring must still send every chunk index, empty or not"):
+    results = None
+    with diagnose(lambda: explain_ring(results, tensors)):
+        results, log = student.ring_allreduce(tensors)
         for r, result in enumerate(results):
             assert_close(result, torch.stack(tensors).sum(0), f"ring_allreduce with numel < p: rank {r}", tol=EXACT)
         assert_equal([[tuple(m) for m in step] for step in log], ring_log(p), "ring_allreduce with numel < p: the log")

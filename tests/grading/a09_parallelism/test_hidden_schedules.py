@@ -69,11 +69,13 @@ def test_schedule_interleaved_when_m_equals_p(student, reference, p, v):
 @given(p=st.integers(2, 6), m=st.integers(1, 12), v=st.integers(-1, 4))
 def test_interleaved_rejects_bad_arguments(student, p, m, v):
     if m % p != 0:
-        expect_raises(ValueError, lambda: student.interleaved_schedule(p, m, max(v, 2)),
-                      "interleaved_schedule with num_microbatches not a multiple of num_stages")
+        with diagnose("interleaved_schedule takes the microbatches in groups of p: raise ValueError when m % p != 0"):
+            expect_raises(ValueError, lambda: student.interleaved_schedule(p, m, max(v, 2)),
+                          "interleaved_schedule with num_microbatches not a multiple of num_stages")
     if v < 2:
-        expect_raises(ValueError, lambda: student.interleaved_schedule(p, p * 2, v),
-                      "interleaved_schedule with num_chunks < 2")
+        with diagnose("interleaving needs at least two chunks per stage: raise ValueError when num_chunks < 2"):
+            expect_raises(ValueError, lambda: student.interleaved_schedule(p, p * 2, v),
+                          "interleaved_schedule with num_chunks < 2")
 
 
 # ---------------------------------------------------------------- valid, with the lecture's numbers
