@@ -188,6 +188,18 @@ def probe(_grading_session: Session, assignment: Assignment) -> Probe:
 
 
 @pytest.fixture(scope="session")
+def rank_group(_grading_session: Session) -> Any:
+    """Start p ranks of the student's module in one gloo group: `with rank_group(3) as group: group.call(...)`."""
+    import functools
+
+    from autograder.sandbox.ranks import RankGroup
+
+    if detect_isolation().mode != "root":
+        pytest.skip("deferred: multi-process tests need the root isolation mode; regrade as root to fill them in")
+    return functools.partial(RankGroup, _grading_session.spec)
+
+
+@pytest.fixture(scope="session")
 def reference(request: pytest.FixtureRequest) -> Any:
     """The reference solution, imported in the trusted process."""
     state = _state(request.config)

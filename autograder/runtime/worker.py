@@ -254,6 +254,8 @@ def run(config: dict) -> None:
     """Guard, isolate, report the measures, then import the submission and serve; never returns."""
     channel = Channel(*config["fds"])
     try:
+        if config.get("rank"):  # one rank of a group (autograder.sandbox.ranks): imported now, the sandbox hides this package
+            from .ranks import join_process_group
         if config.get("forbidden_calls"):
             from .guard import install_guard
 
@@ -262,6 +264,8 @@ def run(config: dict) -> None:
 
         plan = config.get("isolation") or {"mode": "none", "submission_dir": config["submission_dir"]}
         measures = isolate(plan)
+        if config.get("rank"):  # join the group's process group before any student code loads
+            measures["rank_group"] = join_process_group(config["rank"])
     except BaseException as error:  # before any student code: the grader's or the machine's fault
         channel.send({"error": {"type": "IsolationFailed", "message": f"{type(error).__name__}: {error}"[:2000],
                                 "traceback": ""}}, [])

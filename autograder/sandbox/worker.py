@@ -50,6 +50,7 @@ class WorkerSpec:
     start_seconds: float = 60.0
     python: str = sys.executable
     zygote: str | None = field(default_factory=lambda: os.environ.get(ZYGOTE_ENV) or None)
+    rank: dict | None = None   # one rank of a group (autograder.sandbox.ranks): rank, world_size, port, network, timeout
 
 
 class _ZygoteChild:
@@ -177,6 +178,9 @@ class WorkerProcess:
             "isolation": {"mode": isolation.mode, "submission_dir": str(work), "new_root": str(root / "root"),
                           "limits": limits},
         }
+        if spec.rank is not None:
+            config["rank"] = {k: v for k, v in spec.rank.items() if k != "network"}
+            config["isolation"]["join_network"] = spec.rank.get("network")
         try:
             if spec.zygote:
                 process = _spawn_from_zygote(spec.zygote, config, [to_worker_r, from_worker_w, out_w],
