@@ -29,6 +29,8 @@ def is_builtin_exception(type_name: str) -> bool:
 
 def exception_phrase(error: StudentError) -> str:
     """'raised ZeroDivisionError', never a class name or message the student wrote."""
+    if error.type_name == "ForbiddenCallError":  # the sandbox's guard, not the student's class
+        return f"called something this assignment forbids ({error.message.split(';')[0][:200]})"
     if is_builtin_exception(error.type_name):
         return f"raised {error.type_name}"
     return "raised an exception of a class defined in your code"

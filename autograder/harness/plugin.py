@@ -273,10 +273,24 @@ def _classify(error: BaseException, phase: str) -> tuple[str, str, str]:
     if isinstance(leaf, Flaky):
         return records.FAILED, "the same inputs gave different results on a second run (is your code deterministic?)", ""
     if isinstance(leaf, AssertionError):
-        return records.FAILED, str(leaf)[:4000] or "assertion failed", ""
+        return records.FAILED, _student_safe(str(leaf)[:4000]) or "assertion failed", ""
+    if type(leaf).__name__ == "Failed" and "DID NOT RAISE" in str(leaf):  # pytest.raises(StudentError) in a suite
+        return records.FAILED, "the call should have raised an exception, but it returned normally", ""
     if isinstance(leaf, (HypothesisException, *GRADER_FAULTS)) or phase != "call":
         return records.GRADER_ERROR, f"grading test fault ({type(leaf).__name__}: {str(leaf)[:500]}); staff will rerun", ""
-    return records.FAILED, f"the returned value could not be used: {type(leaf).__name__}: {str(leaf)[:2000]}", ""
+    return records.FAILED, _student_safe(f"the returned value could not be used: {type(leaf).__name__}: {str(leaf)[:2000]}"), ""
+
+
+_INTERNAL_NAMES = [(re.compile(r"<class '?autograder\.[\w.]*StudentError'?>|\bautograder\.boundary\.StudentError\b|\bStudentError\b"),
+                    "an exception"), (re.compile(r"\bautograder\.[\w.]+"), "the grader")]
+
+
+def _student_safe(message: str) -> str:
+    """A failure message without the grader's own class and module names (a suite that
+    checked `pytest.raises(StudentError)` would otherwise show them to a student)."""
+    for pattern, replacement in _INTERNAL_NAMES:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -5,7 +5,6 @@ the student should see. A comparison that cannot be made must still fail as an
 AssertionError with such a sentence: any other exception reaches the student as "the
 returned value could not be used: IndexError: too many indices ...", naming no values.
 """
-import re
 
 import numpy as np
 import pytest

@@ -16,6 +16,7 @@ from autograder.course.late import LateDecision
 from autograder.course.model import Assignment
 from autograder.course.reader import load_course
 from autograder.errors import AutograderError
+from autograder.pipeline.feedback import points
 from autograder.pipeline.results import write_atomic
 
 GRADEBOOK_COLUMNS = ("student", "score", "max", "late_penalty", "final", "status")
@@ -66,7 +67,7 @@ def _first_line(text: str) -> str:
 
 
 def number(value: float | None) -> str:
-    """A score as people write it: 17.5, 20, 0.3333."""
+    """A score for gradebook.csv (an LMS import): 17.5, 20, 0.3333. People read points() instead."""
     if value is None:
         return ""
     text = f"{round(value, 4):.4f}".rstrip("0").rstrip(".")
@@ -128,7 +129,7 @@ def summary_lines(data: ClassResults, written: list[Path]) -> list[str]:
     lines = [f"{data.assignment.id}: {len(data.results)} submission(s), {len(graded)} graded"]
     if finals:
         lines.append(f"final scores: mean {statistics.fmean(finals):.2f}, median {statistics.median(finals):.2f}, "
-                     f"min {number(min(finals))}, max {number(max(finals))} of {number(max_score)}")
+                     f"min {points(min(finals))}, max {points(max(finals))} of {points(max_score)}")
     lines += [f"wrote {path}" for path in written]
     labels = {"grader-error": "grader errors (the staff's fault: regrade these)", "timeout": "timeouts (look at these)",
               "crashed": "crashed workers", "rejected": "rejected"}
