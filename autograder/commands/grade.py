@@ -20,6 +20,7 @@ from autograder.course.late import SubmissionTimes
 from autograder.course.model import Assignment
 from autograder.course.reader import load_course
 from autograder.errors import AutograderError, ExitCode, IntakeError
+from autograder.pipeline.feedback import points
 from autograder.pipeline.grade_submission import (
     GradeContext,
     _rejected,
@@ -268,7 +269,7 @@ def print_table(results: list[records.SubmissionResult], stream) -> None:
     width = max(len(r.submission) for r in results)
     print(f"\n{'submission'.ljust(width)}  {'score':>13}  status", file=stream)
     for result in results:
-        score = f"{result.score:g}/{result.max_score:g}"
+        score = f"{points(result.score)}/{points(result.max_score)}"
         print(f"{result.submission.ljust(width)}  {score:>13}  {result.status}", file=stream)
     flagged = [r.submission for r in results if r.status == records.GRADER_ERROR]
     if flagged:
