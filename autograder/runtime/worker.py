@@ -56,6 +56,8 @@ class Server:
         self.handles: dict[int, Any] = {}
         self.next_handle = 1
         self.module: Any = None
+        self.rid: Any = None          # the request being served: every reply and callback names it
+        self.next_callback = 1
 
     # ---------------------------------------------------------------- values
     def to_handle(self, value: Any) -> dict:
@@ -96,7 +98,7 @@ class Server:
         except BaseException as error:  # a hostile __len__, __iter__, ...
             self.send_error(type(error).__name__, f"the returned value could not be read: {_safe_str(error)}", "")
             return
-        header = {key: tree}
+        header = {key: tree, "rid": self.rid}
         if extra:
             header.update(extra)
         try:
@@ -105,16 +107,31 @@ class Server:
             self.send_error("UnsupportedValue", f"the returned value is too large to send: {error}", "")
 
     def send_error(self, type_name: str, message: str, trace: str) -> None:
-        self.channel.send({"error": {"type": type_name[:100], "message": message[:MAX_MESSAGE_CHARS], "traceback": trace}}, [])
+        self.channel.send({"error": {"type": type_name[:100], "message": message[:MAX_MESSAGE_CHARS], "traceback": trace},
+                           "rid": self.rid}, [])
 
     # ---------------------------------------------------------------- callbacks
     def call_back(self, callback_id: Any, args: tuple, kwargs: dict) -> Any:
+        """Call a trusted function: send its arguments, serve nested requests until its result comes.
+
+        Each callback has an id of its own, echoed by its result: a nested callback (student code
+        that the trusted function reaches calls back again) gets its own result, never the outer one.
+        """
+        if self.rid is None:
+            raise RuntimeError("the grader's function can only be called while the grader is calling your code")
         encoder = Encoder(to_handle=self.to_handle)
-        tree = {"args": encoder.encode(list(args)), "kwargs": encoder.encode(dict(kwargs))}
-        self.channel.send({"callback": callback_id, **tree}, encoder.buffers)
-        while True:  # serve nested requests until the callback's result arrives
+        try:
+            tree = {"args": encoder.encode(list(args)), "kwargs": encoder.encode(dict(kwargs))}
+        except NotEncodable as error:
+            raise TypeError(f"the arguments given to the grader's function cannot be sent: {error}") from None
+        call_id = self.next_callback
+        self.next_callback += 1
+        self.channel.send({"callback": callback_id, "cid": call_id, "rid": self.rid, **tree}, encoder.buffers)
+        while True:  # serve nested requests until this callback's result arrives
             header, buffers = self.channel.receive()
             if header.get("op") == "callback_result":
+                if header.get("cid") != call_id:
+                    raise RuntimeError("the grader's function returned out of order")
                 if "error" in header:
                     raise RuntimeError(f"the grader's function raised: {str(header['error'])[:500]}")
                 return self.decode(header.get("ok"), buffers)
@@ -131,6 +148,13 @@ class Server:
         return target
 
     def handle(self, header: dict, buffers: list[bytes]) -> None:
+        outer, self.rid = self.rid, header.get("rid")
+        try:
+            self._handle(header, buffers)
+        finally:
+            self.rid = outer
+
+    def _handle(self, header: dict, buffers: list[bytes]) -> None:
         for handle_id in header.get("release", []) or []:
             self.handles.pop(handle_id, None)
         op = header.get("op")
