@@ -253,7 +253,7 @@ def preload(names: list[str]) -> None:
         if name == "torch":
             module.set_num_threads(1)
             module.set_num_interop_threads(1)
-    from . import guard, imports, instruments, isolation  # noqa: F401  (loaded now: the sandbox hides this package)
+    from . import audit, guard, imports, instruments, isolation  # noqa: F401  (loaded now: the sandbox hides this package)
 
 
 def run(config: dict) -> None:
@@ -264,10 +264,16 @@ def run(config: dict) -> None:
             from .guard import install_guard
 
             install_guard(config["forbidden_calls"])
+        disarmed = []
+        if config.get("forbidden_ops") and "torch" in sys.modules:
+            from .guard import disarm_ops
+
+            disarmed = disarm_ops(config["forbidden_ops"])
         from .isolation import isolate, working_paths
 
         plan = config.get("isolation") or {"mode": "none", "submission_dir": config["submission_dir"]}
         measures = isolate(plan)
+        measures["disarmed_ops"] = len(disarmed)
     except BaseException as error:  # before any student code: the grader's or the machine's fault
         channel.send({"error": {"type": "IsolationFailed", "message": f"{type(error).__name__}: {error}"[:2000],
                                 "traceback": ""}}, [])
@@ -281,6 +287,11 @@ def run(config: dict) -> None:
         from .imports import install
 
         install(config["allowed_imports"], config.get("forbidden_imports", []), submission, config.get("assignment", ""))
+    if config.get("audit", True):
+        from .audit import install as install_audit_hook
+
+        install_audit_hook(submission)  # last: nothing of the runtime's own set-up is refused
+        measures["audit_hook"] = True
     channel.send({"isolated": measures}, [])
     server = Server(config)
     server.serve()

@@ -43,6 +43,7 @@ class WorkerSpec:
     module: str
     preload: tuple[str, ...] = ("numpy",)
     forbidden_calls: tuple[str, ...] = ()
+    forbidden_ops: tuple[str, ...] = ()         # aten op patterns disarmed in the dispatcher
     allowed_imports: tuple[str, ...] = ("*",)   # judged at run time too, for imports the submission makes
     forbidden_imports: tuple[str, ...] = ()
     assignment: str = "this assignment"
@@ -171,7 +172,8 @@ class WorkerProcess:
                   for name in ("memory_mb", "cpu_seconds", "processes", "open_files", "file_size_mb")}
         config = {
             "submission_dir": str(work), "module": spec.module, "preload": list(spec.preload),
-            "forbidden_calls": list(spec.forbidden_calls), "environment": dict(WORKER_ENVIRONMENT),
+            "forbidden_calls": list(spec.forbidden_calls), "forbidden_ops": list(spec.forbidden_ops),
+            "environment": dict(WORKER_ENVIRONMENT),
             "allowed_imports": list(spec.allowed_imports), "forbidden_imports": list(spec.forbidden_imports),
             "assignment": spec.assignment,
             "isolation": {"mode": isolation.mode, "submission_dir": str(work), "new_root": str(root / "root"),
