@@ -148,7 +148,7 @@ def _open_session(state: GradingState) -> Session:
     submission = state.submission or state.course.solution_dir(assignment).resolve()
     spec = WorkerSpec(
         submission_dir=submission, module=assignment.module_name, preload=assignment.preload,
-        forbidden_calls=assignment.forbidden.calls, limits=limits, start_seconds=max(60.0, limits.call_seconds),
+        forbidden_calls=assignment.forbidden.calls, forbidden_ops=assignment.forbidden.ops, limits=limits, start_seconds=max(60.0, limits.call_seconds),
         allowed_imports=assignment.allowed_imports, forbidden_imports=assignment.forbidden.imports,
         assignment=assignment.id,
     )
