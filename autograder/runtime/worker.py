@@ -253,7 +253,11 @@ def preload(names: list[str]) -> None:
         if name == "torch":
             module.set_num_threads(1)
             module.set_num_interop_threads(1)
-    from . import audit, guard, imports, instruments, isolation  # noqa: F401  (loaded now: the sandbox hides this package)
+    from . import audit, guard, imports, instruments, isolation, seccomp  # noqa: F401  (loaded now: the sandbox hides this package)
+    try:
+        import pyseccomp  # noqa: F401  (loaded now, with its libseccomp, before the file system is narrowed)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def run(config: dict) -> None:
@@ -287,6 +291,16 @@ def run(config: dict) -> None:
         from .imports import install
 
         install(config["allowed_imports"], config.get("forbidden_imports", []), submission, config.get("assignment", ""))
+    if config.get("seccomp", True):
+        from .seccomp import install as install_seccomp
+
+        try:
+            installed = install_seccomp()
+        except Exception as error:  # noqa: BLE001 - the kernel refused: recorded, the worker still runs
+            installed = {"seccomp": False, "seccomp_note": f"seccomp refused: {type(error).__name__}: {error}"[:300]}
+        measures["seccomp"] = installed["seccomp"]
+        if "seccomp_note" in installed:
+            measures.setdefault("notes", []).append(installed["seccomp_note"])
     if config.get("audit", True):
         from .audit import install as install_audit_hook
 
