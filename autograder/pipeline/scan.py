@@ -12,6 +12,7 @@ from pathlib import Path
 
 from autograder.course.model import Assignment
 from autograder.course.records import Problem
+from autograder.pipeline.surface import surface_problems
 
 DYNAMIC_IMPORTERS = {"__import__", "importlib.import_module", "importlib.__import__"}
 
@@ -105,7 +106,7 @@ def scan_source(source: str, assignment: Assignment, *, filename: str, local_mod
         return [Problem(f"{filename}: cannot be parsed: {error}", fatal=True)]
     scanner = _Scanner()
     scanner.visit(tree)
-    problems: list[Problem] = []
+    problems: list[Problem] = surface_problems(tree, filename, set(local_modules))  # the allow-list (surface.py)
     seen: set[str] = set()
     for module, line in scanner.imports:
         if not module:
