@@ -14,15 +14,8 @@ import ast
 import sys
 
 from autograder.course.records import Problem
+from autograder.runtime.audit import CURATED_STDLIB
 
-# Standard-library modules graded code may import (anything else of the standard library is refused).
-CURATED_STDLIB = frozenset({
-    "__future__", "abc", "array", "bisect", "builtins", "cmath", "collections", "colorsys", "contextlib", "copy",
-    "csv", "dataclasses", "datetime", "decimal", "difflib", "enum", "errno", "fractions", "functools", "hashlib",
-    "heapq", "io", "itertools", "json", "keyword", "logging", "math", "numbers", "operator", "os", "pprint", "queue",
-    "random", "re", "reprlib", "statistics", "string", "struct", "sys", "textwrap", "time", "traceback", "typing",
-    "unicodedata", "uuid", "warnings", "weakref", "zlib",
-})
 # Of os and sys, only these names (os.path entirely).
 OS_NAMES = frozenset({"path", "sep", "linesep", "pathsep", "curdir", "pardir", "extsep", "name", "environ", "getenv",
                       "cpu_count", "getcwd", "fspath", "PathLike", "getpid"})
@@ -47,6 +40,9 @@ INTROSPECTION = frozenset({
 _ONLY = {"os": "graded code may use only os.path, os.environ, os.getenv and constants such as os.sep",
          "sys": "graded code may use only sys.float_info, sys.maxsize, sys.stdout/stderr and similar constants"}
 SURFACE_ENV = "AUTOGRADER_LANGUAGE_SURFACE"   # "open": skip this scan (tests of the run-time layers only)
+# Standard-library modules that libraries expose as attributes (np.ctypeslib.ctypes, torch.multiprocessing...).
+REACHABLE_MODULES = frozenset({"ctypes", "gc", "importlib", "inspect", "marshal", "pickle", "runpy", "subprocess",
+                               "multiprocessing", "types", "code", "codeop", "socket", "shutil", "builtins"})
 DYNAMIC_ATTRIBUTE_FUNCTIONS = ("getattr", "setattr", "delattr", "hasattr")
 LIBRARY_NAMES = {"torch.library": "torch.library registers kernels in the dispatcher"}
 
@@ -129,7 +125,13 @@ class _Surface:
                               "in graded code")
         else:
             root = self._library_root(node.value)
-            if root is not None:
+            if root is not None and name in REACHABLE_MODULES:
+                self.refuse(node, f"uses {root}.{name}: the standard library's {name} reached through a library is "
+                                  "not part of what graded code may use")
+            elif root is not None and root.split(".")[-1] in ("os", "sys") and root != _top(root) and \
+                    name not in (OS_NAMES if root.endswith("os") else SYS_NAMES):
+                self.refuse(node, f"uses {root}.{name}: {_ONLY[root.split('.')[-1]]}")
+            elif root is not None:
                 top = _top(root)
                 if name.startswith("_") and not (name.startswith("__") and name.endswith("__") and name in
                                                  ("__name__", "__version__", "__doc__", "__class__")):

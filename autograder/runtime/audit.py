@@ -65,6 +65,20 @@ REFUSED = {
     "sys.addaudithook": None,  # allowed: adding a hook removes nothing
 }
 IMPORTLIB_DIR = __import__("os").path.dirname(__import__("importlib").__file__) + "/"
+# Standard-library modules graded code may import (the static scan, autograder.pipeline.surface, uses
+# the same list); a first import of any other from the submission's code is refused here too.
+CURATED_STDLIB = frozenset({
+    "__future__", "abc", "array", "bisect", "builtins", "cmath", "collections", "colorsys", "contextlib", "copy",
+    "csv", "dataclasses", "datetime", "decimal", "difflib", "enum", "errno", "fractions", "functools", "hashlib",
+    "heapq", "io", "itertools", "json", "keyword", "logging", "math", "numbers", "operator", "os", "pprint", "queue",
+    "random", "re", "reprlib", "statistics", "string", "struct", "sys", "textwrap", "time", "traceback", "typing",
+    "unicodedata", "uuid", "warnings", "weakref", "zlib",
+})
+# Loaded by the runtime or the libraries before the submission; dropped from sys.modules so that the
+# submission's own `import ctypes` is a first import again, which the hook sees and refuses (the
+# libraries keep their references).
+EVICTED = ("ctypes", "gc", "marshal", "runpy", "code", "codeop", "pickle", "_pickle", "subprocess", "multiprocessing",
+           "inspect", "ctypes.util", "_ctypes")
 FUNCTION_CODE_ATTRIBUTES = frozenset({"__code__", "__globals__", "__closure__", "__defaults__", "__kwdefaults__"})
 
 
@@ -118,7 +132,19 @@ class _Hook:
 
     def __call__(self, event: str, args: tuple) -> None:
         if event == "import":
-            if args and type(args[0]) is str and len(self.importing) < 10000:
+            if not args or type(args[0]) is not str:
+                return
+            top = args[0].split(".", 1)[0]
+            if top in sys.stdlib_module_names and top not in CURATED_STDLIB and not self.busy:
+                self.busy = True
+                try:
+                    where = self._student_line(sys._getframe(1), through_imports=True)
+                finally:
+                    self.busy = False
+                if where is not None:
+                    self.refused += 1
+                    raise RefusedOperation(f"importing {args[0]} is not allowed in graded code ({where})")
+            if len(self.importing) < 10000:
                 self.importing.add(args[0])
             return
         if event not in REFUSED and not event.startswith(("ctypes.", "os.exec", "os.spawn")):
@@ -145,4 +171,6 @@ def install(submission_dir: str) -> None:
     """Install the hook for the rest of this process's life (audit hooks cannot be removed)."""
     import os
 
+    for name in EVICTED:
+        sys.modules.pop(name, None)
     sys.addaudithook(_Hook(submission_dir, os.path.dirname(os.path.abspath(__file__))))

@@ -118,7 +118,16 @@ def _code_replaced():
         return 1
     f.__code__ = _frames.__code__
 
+def _ctypes_at_run_time():
+    import ctypes  # loaded by the runtime and by torch, yet a first import for the submission
+    return ctypes.memset
+
+def _gc_by_computed_name():
+    return importlib.import_module("g" + "c").get_objects
+
 TRICKS = {
+    "ctypes imported at run time": _ctypes_at_run_time,
+    "gc imported by a computed name": _gc_by_computed_name,
     "fused kernel with the op trace's mode popped": _modes_popped,
     "fused kernel with torch dispatch disabled": _dispatch_disabled,
     "fused kernel through torch.ops": _ops_namespace,

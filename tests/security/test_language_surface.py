@@ -29,6 +29,7 @@ HONEST = [
     "def f(obj, name):\n    return getattr(obj, name)\n",     # the student's own objects: by name is fine
     "import numpy as np\nv = getattr(np, 'float64')\n",        # a constant public name
     "import torch.nn.functional as F\ny = F.relu(F.softmax(x, dim=-1))\n",
+    "import torch\na, b = torch.chunk(torch.ones(4), 2)\n",       # torch.chunk is not the stdlib's chunk
 ]
 
 
@@ -81,6 +82,10 @@ REFUSED = {
     "getattr private constant": "import torch\nk = getattr(torch, '_fused_adam_')\n",
     "setattr computed": "import numpy as np\nsetattr(np, name, 1)\n",
     "vars of a library": "import torch\nns = vars(torch)\n",
+    # the standard library reached through a library's attributes
+    "ctypes through numpy": "import numpy as np\nnp.ctypeslib.ctypes.memset(8, 0, 1)\n",
+    "os through a library": "import torch\ntorch.os.system('x')\n",
+    "multiprocessing through torch": "import torch\np = torch.multiprocessing.Process\n",
 }
 
 
