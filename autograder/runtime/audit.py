@@ -77,8 +77,8 @@ CURATED_STDLIB = frozenset({
 # Loaded by the runtime or the libraries before the submission; dropped from sys.modules so that the
 # submission's own `import ctypes` is a first import again, which the hook sees and refuses (the
 # libraries keep their references).
-EVICTED = ("ctypes", "gc", "marshal", "runpy", "code", "codeop", "pickle", "_pickle", "subprocess", "multiprocessing",
-           "inspect", "ctypes.util", "_ctypes")
+EVICTED = ("ctypes", "gc", "marshal", "runpy", "code", "codeop", "subprocess", "multiprocessing", "inspect",
+           "ctypes.util", "_ctypes")   # not pickle: its only danger, unpickling, is an audited event (refused)
 FUNCTION_CODE_ATTRIBUTES = frozenset({"__code__", "__globals__", "__closure__", "__defaults__", "__kwdefaults__"})
 
 
