@@ -6,14 +6,28 @@ import os
 import sys
 import traceback
 
+from autograder.course.overrides import limit_overrides
 from autograder.errors import AutograderError, ExitCode
 
-EXIT_CODES_HELP = "exit codes: 0 done, 1 a check found problems, 2 bad input or configuration, 3 grader fault"
+EPILOG = """\
+students: check, submit    TAs: grade, report    instructors: release, verify, export
+
+how a submission is graded (autograder/):
+  pipeline/   intake (folder, archive, .py, notebook) -> scan (static checks) -> run (trusted
+              pytest, warm pool) -> score -> results (result.json, gradescope.json)
+  sandbox/    the trusted side of the boundary: the worker process, its isolation, the
+              session and the `student` and `probe` proxies
+  runtime/    what runs inside the worker: protocol, guard, import policy, instruments
+  harness/    the pytest plugin and the suite authors' kit (assert_close, diagnose, ...)
+  course/     grading.yaml's model and reader, records, solution regions, late policy
+  commands/   one module per verb
+
+exit codes: 0 done, 1 a check found problems, 2 bad input or configuration, 3 grader fault"""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description="Grade 'Introduction to Foundation Models'.",
-                                     epilog=EXIT_CODES_HELP)
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="grading.yaml to use (default ./grading.yaml or $AUTOGRADER_CONFIG)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of the tool's own errors")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -47,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--out", help="where to write the archive (default: the current folder)")
 
     release = verbs.add_parser("release", help="instructors: write assignments/<id>/ from solutions/<id>/")
-    release.add_argument("assignment", help="assignment id, alias, or 'all'")
+    release.add_argument("assignment", nargs="?", default="all", help="assignment id, alias, or 'all' (the default)")
     release.add_argument("--check", action="store_true", help="write nothing; fail naming the stale files")
 
     verify = verbs.add_parser("verify", help="instructors: reference = full marks, stub = 0, every mutant loses points")
@@ -64,15 +78,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        # The edge: the environment is read here once, never below (command line > environment > file).
+        args.config = args.config or os.environ.get("AUTOGRADER_CONFIG")
+        limits = limit_overrides(os.environ, getattr(args, "limit", []))
         if args.verb == "grade":
             from autograder.commands import grade
-            from autograder.course.overrides import limit_override
-
-            for text in args.limit:  # command line > environment > grading.yaml > defaults
-                variable, value = limit_override(text)
-                os.environ[variable] = value
-
-            return grade.main(assignment=args.assignment, submissions=args.submissions, out=args.out,
+            return grade.main(assignment=args.assignment, submissions=args.submissions, out=args.out, limits=limits,
                               config=args.config, jobs=args.jobs, regrade=args.regrade, manifest=args.manifest,
                               file_times=args.file_times)
         if args.verb == "report":
@@ -82,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "check":
             from autograder.commands import check
 
-            return check.main(assignment=args.assignment, path=args.path, config=args.config, keyword=args.keyword)
+            return check.main(assignment=args.assignment, path=args.path, config=args.config, keyword=args.keyword,
+                              limits=limits)
         if args.verb == "submit":
             from autograder.commands import submit
 
@@ -94,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "verify":
             from autograder.commands import verify
 
-            return verify.main(assignment=args.assignment, config=args.config, jobs=args.jobs)
+            return verify.main(assignment=args.assignment, config=args.config, jobs=args.jobs, limits=limits)
         if args.verb == "export":
             from autograder.commands import export
 

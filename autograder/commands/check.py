@@ -6,19 +6,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder.commands.submit import default_copy, graded_copy
 from autograder.course import records
 from autograder.course.reader import load_course
 from autograder.pipeline.grade_submission import grade_one, make_context
+from autograder.pipeline.package import default_copy, graded_copy
 
 STATUS_MARK = {records.PASSED: "PASS", records.FAILED: "FAIL", records.ERROR: "ERROR", records.TIMEOUT: "TIMEOUT",
                records.CRASHED: "CRASH", records.DEFERRED: "LATER", records.GRADER_ERROR: "GRADER-ERROR"}
 
 
 def main(*, assignment: str, path: str | None = None, config: str | None = None, keyword: str = "",
-         stream=sys.stdout) -> int:
+         limits: dict[str, str] | None = None, stream=sys.stdout) -> int:
     """Exit 0 when every public test passes, 1 otherwise."""
-    course = load_course(config)
+    course = load_course(config, limits=limits)
     target = course.assignment(assignment)
     source = Path(path) if path else default_copy(course, target)
     with tempfile.TemporaryDirectory() as scratch:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-import zipfile
 from pathlib import Path
 
 from autograder.course.model import Assignment, Course
 from autograder.course.reader import load_course
 from autograder.errors import AutograderError
+from autograder.pipeline.package import write_zip
 
-ZIP_TIME = (2025, 1, 1, 0, 0, 0)
 SOURCE_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".txt", ".md", ".toml", ".cfg")
 
 SETUP_SH = """#!/usr/bin/env bash
@@ -49,13 +48,6 @@ exec "$PYTHON" -m autograder.commands.export "$ROOT" {assignment}
 """
 
 
-def _entry(bundle: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:
-    info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
-    info.external_attr = (0o100755 if executable else 0o100644) << 16
-    info.compress_type = zipfile.ZIP_DEFLATED
-    bundle.writestr(info, data)
-
-
 def _tree(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
                   and ".ipynb_checkpoints" not in p.parts and p.suffix in SOURCE_SUFFIXES)
@@ -66,7 +58,7 @@ def bundle_files(course: Course, assignment: Assignment) -> dict[str, tuple[byte
     for folder, what in ((course.suite_dir(assignment), "grading suite"), (course.solution_dir(assignment), "reference solution")):
         if not folder.is_dir():
             raise AutograderError(f"{folder}: no {what} for {assignment.id}; the Gradescope bundle needs it")
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]   # the autograder package
     files: dict[str, tuple[bytes, bool]] = {
         "setup.sh": (SETUP_SH.encode(), True),
         "run_autograder": (RUN_AUTOGRADER.format(assignment=assignment.id).encode(), True),
@@ -85,13 +77,7 @@ def bundle_files(course: Course, assignment: Assignment) -> dict[str, tuple[byte
 
 def write_bundle(course: Course, assignment: Assignment, destination: Path) -> Path:
     """Write the autograder zip; the same inputs give the same bytes."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".part")
-    with zipfile.ZipFile(partial, "w") as bundle:
-        for name, (data, executable) in bundle_files(course, assignment).items():
-            _entry(bundle, name, data, executable)
-    partial.replace(destination)
-    return destination
+    return write_zip(destination, bundle_files(course, assignment))
 
 
 def main(*, assignment: str, config: str | None = None, out: str | None = None, stream=sys.stdout) -> int:

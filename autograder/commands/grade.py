@@ -194,10 +194,11 @@ class OutputLock:
 
 
 def main(*, assignment: str, submissions: list[str], out: str, config: str | None = None, jobs: int | None = None,
-         regrade: bool = False, manifest: str | None = None, file_times: bool = False, stream=sys.stdout) -> int:
+         regrade: bool = False, manifest: str | None = None, file_times: bool = False,
+         limits: dict[str, str] | None = None, stream=sys.stdout) -> int:
     """Grade a batch; exit code 0, or 3 when some submission hit a grader fault (regrade it)."""
     stream = SafeStream(stream)
-    course = load_course(config)
+    course = load_course(config, limits=limits)
     target = course.assignment(assignment)
     out_dir = Path(out)
     refused: list[str] = []

@@ -11,18 +11,17 @@ import ast
 import shutil
 import sys
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.course.model import Assignment, Course
+from autograder.course.model import Assignment
 from autograder.course.reader import load_course
 from autograder.errors import ExitCode, IntakeError
 from autograder.pipeline.intake import MAX_TOTAL_BYTES
+from autograder.pipeline.package import default_copy, write_zip
 from autograder.pipeline.scan import check_submission
 
 MAX_SOURCE_BYTES = 1 << 20
-ZIP_TIME = (2025, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -32,24 +31,6 @@ class SubmitReport:
     problems: tuple[str, ...]
     warnings: tuple[str, ...]
     files: tuple[Path, ...]
-
-
-def default_copy(course: Course, assignment: Assignment) -> Path:
-    """The student's working copy: assignments/<id>/ in the course repository, else this folder."""
-    release = course.release_dir(assignment)
-    return Path.cwd() if not release.is_dir() and (Path.cwd() / assignment.module).is_file() else release
-
-
-def graded_copy(assignment: Assignment, source: Path, target: Path) -> Path:
-    """What the grader will see of `source`: for a folder, only the assignment's files (not tests, notebooks)."""
-    source = Path(source)
-    if not source.is_dir() or not any((source / name).is_file() for name in assignment.files):
-        return source
-    target.mkdir(parents=True, exist_ok=True)
-    for name in assignment.files:
-        if (source / name).is_file():
-            shutil.copyfile(source / name, target / name)
-    return target
 
 
 def _unfinished_tasks(tree: ast.AST) -> list[str]:
@@ -133,18 +114,12 @@ def archive_name(assignment: Assignment) -> str:
 
 
 def write_archive(assignment: Assignment, source: Path, files: tuple[Path, ...], destination: Path) -> Path:
-    """A zip of the graded files with fixed times and modes: same files, same bytes."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".part")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-        for path in sorted(files, key=lambda p: p.name):
-            name = assignment.module if path.suffix == ".py" and not Path(source).is_dir() else path.name
-            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
-            info.external_attr = 0o100644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            bundle.writestr(info, path.read_bytes())
-    partial.replace(destination)
-    return destination
+    """A zip of the graded files: same files, same bytes."""
+    entries = {}
+    for path in files:
+        name = assignment.module if path.suffix == ".py" and not Path(source).is_dir() else path.name
+        entries[name] = (path.read_bytes(), False)
+    return write_zip(destination, entries)
 
 
 def main(*, assignment: str, path: str | None = None, out: str | None = None, config: str | None = None,

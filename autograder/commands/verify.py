@@ -241,9 +241,10 @@ def print_table(verdicts: list[Verdict], stream) -> None:
         print(line, file=stream)
 
 
-def main(*, assignment: str, config: str | None = None, jobs: int | None = None, stream=sys.stdout) -> int:
+def main(*, assignment: str, config: str | None = None, jobs: int | None = None,
+         limits: dict[str, str] | None = None, stream=sys.stdout) -> int:
     """Verify one assignment's suite or all of them; exit 1 on any violation."""
-    course = load_course(config)
+    course = load_course(config, limits=limits)
     targets = verifiable(course, assignment, stream)
     with tempfile.TemporaryDirectory(prefix="autograder-verify-") as scratch:
         planned, broken = [], []

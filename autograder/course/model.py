@@ -10,10 +10,11 @@ import datetime as dt
 import difflib
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.errors import UnknownAssignment
+from autograder.pipeline.dtype_rule import DtypeRule
 
 VISIBILITIES = ("public", "hidden", "after_due")
 FEEDBACK_LEVELS = ("full", "message", "status")
@@ -47,7 +48,7 @@ class Feedback:
 
     public: str = "full"
     hidden: str = "message"
-    show_output: bool = True
+    show_output: bool = False   # student prints stay out of feedback: in hidden tests they would show hidden inputs
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class Forbidden:
     imports: tuple[str, ...] = ()   # modules the static scan refuses (prefix match)
     calls: tuple[str, ...] = ()     # dotted names the guard makes raise in the worker
     ops: tuple[str, ...] = ()       # aten op patterns the op trace rejects
+    dtypes: DtypeRule = DtypeRule()  # dtypes the static scan refuses within some functions (pipeline/dtype_rule.py)
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class Course:
     assignments: dict[str, Assignment]
     path: Path
     root: Path
+    limit_overrides: dict[str, str] = field(default_factory=dict)   # what load_course was given (passed to trusted runs)
 
     def assignment(self, name: str) -> Assignment:
         """Resolve an id (a04_optimizers) or short alias (a04, 4) to its assignment."""

@@ -1,47 +1,55 @@
-"""Limit overrides: command line > environment (AUTOGRADER_<NAME>) > grading.yaml > defaults."""
+"""Limit overrides: command line > environment (AUTOGRADER_<NAME>) > grading.yaml > defaults.
+
+The command line is the edge: it reads the environment and `--limit NAME=VALUE` once into a
+plain {name: value} mapping (`limit_overrides`) and passes it down to `load_course` and to the
+trusted runs; nothing below it reads os.environ for limits or writes it.
+"""
 from __future__ import annotations
 
 import dataclasses
-import os
-from typing import Any
+from typing import Mapping
 
 from autograder.course.model import Limits, _did_you_mean
 from autograder.errors import ConfigError
 
-
-def apply_overrides(limits: Limits, *, environ: dict[str, str] | None = None, **command_line: Any) -> Limits:
-    """Limits after environment (AUTOGRADER_CALL_SECONDS, ...) then command-line overrides.
-
-    `grade --limit NAME=VALUE` sets the environment variable, so the trusted runs (other
-    processes, which load grading.yaml themselves) see the same limits.
-    """
-    environ = os.environ if environ is None else environ
-    values = {}
-    for f in dataclasses.fields(Limits):
-        kind = type(getattr(limits, f.name))
-        env_value = environ.get(f"AUTOGRADER_{f.name.upper()}")
-        if env_value is not None:
-            try:
-                values[f.name] = kind(env_value)
-                if values[f.name] <= 0:
-                    raise ValueError
-            except ValueError:
-                raise ConfigError(f"environment AUTOGRADER_{f.name.upper()}={env_value!r}: expected a positive number") from None
-        if command_line.get(f.name) is not None:
-            values[f.name] = kind(command_line[f.name])
-    return dataclasses.replace(limits, **values)
+LIMIT_NAMES = tuple(f.name for f in dataclasses.fields(Limits))
 
 
-def limit_override(text: str) -> tuple[str, str]:
-    """`NAME=VALUE` of `grade --limit`, checked: (environment variable, value)."""
-    name, _, value = text.partition("=")
-    names = [f.name for f in dataclasses.fields(Limits)]
-    if name not in names or not value:
-        raise ConfigError(f"--limit {text!r}: give NAME=VALUE with NAME one of {', '.join(names)}{_did_you_mean(name, names)}")
+def _positive(name: str, value: str, source: str) -> str:
     kind = type(getattr(Limits(), name))
     try:
         if kind(value) <= 0:
             raise ValueError
     except ValueError:
-        raise ConfigError(f"--limit {text!r}: {value!r} is not a positive number") from None
-    return f"AUTOGRADER_{name.upper()}", value
+        raise ConfigError(f"{source}: {value!r} is not a positive number") from None
+    return value
+
+
+def limit_override(text: str) -> tuple[str, str]:
+    """`NAME=VALUE` of `grade --limit`, checked: (name, value)."""
+    name, _, value = text.partition("=")
+    if name not in LIMIT_NAMES or not value:
+        raise ConfigError(f"--limit {text!r}: give NAME=VALUE with NAME one of {', '.join(LIMIT_NAMES)}"
+                          f"{_did_you_mean(name, list(LIMIT_NAMES))}")
+    return name, _positive(name, value, f"--limit {text!r}")
+
+
+def limit_overrides(environ: Mapping[str, str], command_line: list[str] = ()) -> dict[str, str]:
+    """{limit name: value} from AUTOGRADER_<NAME> variables, then `--limit NAME=VALUE` (which wins)."""
+    overrides = {}
+    for name in LIMIT_NAMES:
+        variable = f"AUTOGRADER_{name.upper()}"
+        if environ.get(variable) is not None:
+            overrides[name] = _positive(name, environ[variable], f"environment {variable}={environ[variable]!r}")
+    for text in command_line:
+        name, value = limit_override(text)
+        overrides[name] = value
+    return overrides
+
+
+def apply_overrides(limits: Limits, overrides: Mapping[str, str]) -> Limits:
+    """`limits` with each overridden value converted to the field's type."""
+    unknown = sorted(set(overrides) - set(LIMIT_NAMES))
+    if unknown:
+        raise ConfigError(f"unknown limit(s) {', '.join(unknown)}; known: {', '.join(LIMIT_NAMES)}")
+    return dataclasses.replace(limits, **{name: type(getattr(limits, name))(value) for name, value in overrides.items()})

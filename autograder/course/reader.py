@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -31,6 +31,7 @@ from autograder.course.model import (
 )
 from autograder.course.overrides import apply_overrides
 from autograder.errors import ConfigError
+from autograder.pipeline.dtype_rule import DtypeRule
 
 
 class _Located:
@@ -231,7 +232,8 @@ def _suite_reader(reader: _Reader, suite_dir: Path) -> _Reader:
     return suite
 
 
-def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults, root: Path) -> Assignment:
+def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults, root: Path,
+                     limits: Mapping[str, str]) -> Assignment:
     reader.check_keys(ASSIGNMENT_KEYS)
     if not ID_PATTERN.match(assignment_id):
         raise ConfigError(f"{reader.path}:{reader.line}: assignment id {assignment_id!r} must look like a04_optimizers")
@@ -239,7 +241,11 @@ def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults, ro
     if not module.endswith(".py") or "/" in module:
         raise reader.error("module", f"{module!r} must be a file name ending in .py")
     forbidden = reader.sub("forbidden")
-    forbidden.check_keys(["imports", "calls", "ops"])
+    forbidden.check_keys(["imports", "calls", "ops", "dtypes"])
+    dtypes = forbidden.sub("dtypes")
+    dtypes.check_keys(["names", "codes", "within"])
+    if dtypes.mapping and not dtypes.get_list("within"):
+        raise dtypes.error("within", "name the functions the dtype rule applies to, e.g. [round_to_fp16]")
     late = reader.sub("late")
     late.check_keys(["grace_minutes", "per_day", "max_days"])
     devices = reader.get_list("devices", ("cpu",))
@@ -260,6 +266,8 @@ def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults, ro
             imports=forbidden.get_list("imports"),
             calls=forbidden.get_list("calls"),
             ops=forbidden.get_list("ops"),
+            dtypes=DtypeRule(names=tuple(map(str, dtypes.get_list("names"))), codes=tuple(map(str, dtypes.get_list("codes"))),
+                             within=tuple(map(str, dtypes.get_list("within")))),
         ),
         devices=devices,
         due=_read_due(reader),
@@ -270,16 +278,17 @@ def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults, ro
         ),
         tests=_read_groups(groups),
         unscored=groups.get_list("unscored"),
-        limits=apply_overrides(_read_limits(reader.sub("limits"), defaults.limits)),  # environment > file
+        limits=apply_overrides(_read_limits(reader.sub("limits"), defaults.limits), limits),  # overrides > file
         hypothesis_examples=hypothesis_examples,
         feedback=_read_feedback(reader.sub("feedback"), defaults.feedback),
         preload=reader.get_list("preload", ("numpy",)),
     )
 
 
-def load_course(path: str | os.PathLike | None = None) -> Course:
-    """Load and validate grading.yaml (default: ./grading.yaml or $AUTOGRADER_CONFIG)."""
-    path = Path(path or os.environ.get("AUTOGRADER_CONFIG") or "grading.yaml").resolve()
+def load_course(path: str | os.PathLike | None = None, *, limits: Mapping[str, str] | None = None) -> Course:
+    """Load and validate grading.yaml (default: ./grading.yaml); `limits` overrides every assignment's
+    limits ({name: value}, see course.overrides.limit_overrides). A pure function of the file and them."""
+    path = Path(path or "grading.yaml").resolve()
     top = _Reader(path, "grading.yaml", _compose(path), 1)
     top.check_keys(["course", "defaults", "assignments"])
     defaults = _read_defaults(top.sub("defaults"))
@@ -287,10 +296,11 @@ def load_course(path: str | os.PathLike | None = None) -> Course:
     if not assignments_reader.mapping:
         raise ConfigError(f"{path}:{top.line}: grading.yaml needs at least one assignment under 'assignments'")
     assignments = {
-        key: _read_assignment(assignments_reader.sub(key), key, defaults, path.parent)
+        key: _read_assignment(assignments_reader.sub(key), key, defaults, path.parent, limits or {})
         for key in assignments_reader.mapping
     }
-    return Course(name=top.get("course", str), defaults=defaults, assignments=assignments, path=path, root=path.parent)
+    return Course(name=top.get("course", str), defaults=defaults, assignments=assignments, path=path, root=path.parent,
+                  limit_overrides=dict(limits or {}))
 
 
 def _compose(path: Path) -> Any:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterable, Iterator
 
+from autograder.sandbox.errors import StudentError
+
 DIAGNOSIS_ATTRIBUTE = "autograder_diagnosis"
 
 Explanation = str | Callable[[], str | None] | None
@@ -54,12 +56,16 @@ def diagnose(explanation: Explanation) -> Iterator[None]:
     Failures are assertion errors and the student's own errors; timeouts and crashes are
     left alone (an experiment would only wait again).
     """
-    from autograder.sandbox.errors import StudentError
 
     try:
         yield
     except (AssertionError, StudentError) as error:
-        attach(error, _explain(explanation))
+        if not getattr(error, DIAGNOSIS_ATTRIBUTE, None):  # an inner diagnosis is closer to the fault
+            attach(error, _explain(explanation))
+        raise
+    except BaseExceptionGroup as group:
+        if group.subgroup((AssertionError, StudentError)) is not None and not diagnosis_of(group):
+            attach(group, _explain(explanation))
         raise
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from autograder.course import records
 from autograder.course.model import Assignment, Course
+from autograder.course.overrides import limit_override
 from autograder.course.reader import load_course
 from autograder.errors import GraderFault
 from autograder.harness.diagnosis import diagnosis_of
@@ -52,6 +53,7 @@ class GradingState:
     outcomes: dict[str, records.TestOutcome] = dataclasses.field(default_factory=dict)
     isolation: dict = dataclasses.field(default_factory=dict)
     started: dict[str, float] = dataclasses.field(default_factory=dict)
+    devices_used: set[str] = dataclasses.field(default_factory=set)
 
     def test_id(self, item: pytest.Item) -> str:
         try:
@@ -69,6 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--outcomes", default=None, help="write test outcomes here (JSON lines)")
     group.addoption("--visibility", default="all", choices=["all", "public"], help="run only public tests")
     group.addoption("--list-tests", default=None, help="write the collected test ids here and run nothing")
+    group.addoption("--limit", action="append", default=[], help="NAME=VALUE: a limit override of this batch")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -81,7 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
     )
     settings.load_profile("grading")
-    course = load_course(config.getoption("--course"))
+    course = load_course(config.getoption("--course"), limits=dict(limit_override(text) for text in config.getoption("--limit")))
     assignment = course.assignment(config.getoption("--assignment"))
     if config.getoption("--outcomes"):  # a grading run (not a suite author's plain pytest): cap this process
         limit_trusted_memory(assignment.limits.grader_memory_mb)
@@ -111,10 +114,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if STATE_KEY not in config.stash:
         return
-    from hypothesis import Phase, settings
+    from hypothesis import Phase, is_hypothesis_test, settings
+    from hypothesis.errors import InvalidArgument
 
     state = _state(config)
     selected, deselected = [], []
+    configured: set = set()
     for item in items:
         test_id = state.test_id(item)
         group = state.assignment.group_for(test_id)
@@ -123,14 +128,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             continue
         selected.append(item)
         function = getattr(item, "obj", None)
-        if group is not None and hasattr(function, "_hypothesis_internal_use_settings"):
+        if group is not None and is_hypothesis_test(function) and function not in configured:
+            configured.add(function)  # parametrized tests share one function: settings apply once
             examples = group.hypothesis_examples or state.assignment.hypothesis_examples
             # Shrinking only pays where the student sees the minimal example (public feedback);
             # the explain phase never does. Both cost hundreds of worker calls per failure.
             shows_example = feedback_level(state.assignment, group) == "full"
             phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if shows_example else [])
-            current = function._hypothesis_internal_use_settings
-            function._hypothesis_internal_use_settings = settings(current, max_examples=examples, phases=phases)
+            try:
+                settings(settings.default, max_examples=examples, phases=phases)(function)
+            except InvalidArgument:
+                raise pytest.UsageError(
+                    f"{test_id}: the suite sets its own @settings; remove it: the grading profile and the group's "
+                    f"hypothesis_examples in grading.yaml decide a test's settings") from None
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
@@ -202,7 +212,8 @@ def device(request: pytest.FixtureRequest) -> str:
         import torch
 
         if not torch.cuda.is_available():
-            pytest.skip("deferred: this test needs a CUDA device; grade with --device cuda on a GPU machine")
+            pytest.skip("deferred: this test needs a CUDA device, which this machine lacks; a GPU machine grades it")
+    _state(request.config).devices_used.add(name)
     return name
 
 
@@ -338,11 +349,31 @@ def _outcome(state: GradingState, item: pytest.Item, call: pytest.CallInfo, repo
     return None
 
 
+def device_names(devices: set[str]) -> str:
+    """The devices the tests ran on, by name: "cpu (model)", "cuda (GPU model)"."""
+    names = []
+    for device in sorted(devices):
+        model = ""
+        if device == "cuda":
+            import torch
+
+            model = torch.cuda.get_device_name() if torch.cuda.is_available() else ""
+        else:
+            try:
+                model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                              if line.startswith("model name")), "")
+            except OSError:
+                pass
+        names.append(f"{device} ({model})" if model else device)
+    return ", ".join(names)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE_KEY, None)
     if state is None:
         return
-    summary: dict[str, Any] = {"isolation": state.isolation, "rejected": None, "output": "", "restarts": 0, "calls": 0}
+    summary: dict[str, Any] = {"isolation": state.isolation, "rejected": None, "output": "", "restarts": 0, "calls": 0,
+                               "device": device_names(state.devices_used or {"cpu"})}
     if state.session is not None:
         summary.update(rejected=state.session.rejected, restarts=state.session.restarts, calls=state.session.calls)
         if state.session.isolation:  # what the worker itself reported, before any student code ran

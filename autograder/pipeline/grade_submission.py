@@ -89,6 +89,7 @@ def _run_and_score(context: GradeContext, name: str, staged: records.StagedSubmi
         course_file=str(context.course.path), assignment=assignment.id,
         suite_dir=str(context.course.suite_dir(assignment)), submission_dir=str(staged.directory),
         outcomes_file=str(scratch / "outcomes.jsonl"), visibility=context.visibility, keyword=context.keyword,
+        limits=dict(context.course.limit_overrides),
     )
     log_file = context.out / name / "grader.log" if context.out else None
     if log_file:
@@ -99,7 +100,7 @@ def _run_and_score(context: GradeContext, name: str, staged: records.StagedSubmi
     return records.SubmissionResult(
         assignment=assignment.id, submission=name, status=status, score=0.0 if status == records.REJECTED else total(tests),
         max_score=assignment.max_score, tests=tests, reason=reason, submission_hash=staged.sha256,
-        suite_hash=context.suite_hash, versions=environment_versions(), device=context.device,
+        suite_hash=context.suite_hash, versions=environment_versions(), device=run.device or context.device,
         seeds=dict(SEEDS), isolation=run.isolation,
         output=run.output if assignment.feedback.show_output else "",
     )

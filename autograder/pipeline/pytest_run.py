@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course import records
@@ -20,6 +20,7 @@ class RunRequest:
     visibility: str = "all"
     keyword: str = ""
     list_file: str = ""     # collect only: write the test ids here and run nothing
+    limits: dict[str, str] = field(default_factory=dict)   # limit overrides of this batch (command line > environment)
 
 
 def pytest_arguments(request: RunRequest) -> list[str]:
@@ -35,6 +36,8 @@ def pytest_arguments(request: RunRequest) -> list[str]:
         args += ["-k", request.keyword]
     if request.list_file:
         args += ["--list-tests", request.list_file]
+    for name, value in sorted(request.limits.items()):
+        args += ["--limit", f"{name}={value}"]
     return args
 
 
@@ -53,5 +56,5 @@ def read_outcomes(path: Path, fault: str | None) -> records.SuiteRun:
     return records.SuiteRun(
         outcomes=tuple(outcomes.values()), rejected=summary.get("rejected"), output=summary.get("output", ""),
         isolation=summary.get("isolation", {}), worker_restarts=summary.get("restarts", 0),
-        calls=summary.get("calls", 0), fault=fault,
+        calls=summary.get("calls", 0), fault=fault, device=str(summary.get("device", "")),
     )

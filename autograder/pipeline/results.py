@@ -29,7 +29,7 @@ def environment_versions() -> dict[str, str]:
 def suite_hash(course: Course, assignment: Assignment) -> str:
     """Hash of everything that decides a grade besides the submission: suite, reference, config."""
     digest = hashlib.sha256()
-    roots = [course.suite_dir(assignment), course.solution_dir(assignment), Path(__file__).parent]
+    roots = [course.suite_dir(assignment), course.solution_dir(assignment), Path(__file__).resolve().parents[1]]  # + the autograder package
     for root in roots:
         for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".yaml", ".json", ".txt")):
             digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")

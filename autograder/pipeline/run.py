@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from autograder.course import records
+from autograder.course.reader import load_course
 from autograder.errors import GraderFault
 from autograder.pipeline.pytest_run import RunRequest, pytest_arguments, read_outcomes
-from autograder.sandbox.environment import ISOLATION_ENV, MALLOC_ENVIRONMENT, ZYGOTE_ENV
+from autograder.pipeline.warm_pool import shared_pool
+from autograder.sandbox.environment import ZYGOTE_ENV, trusted_environment
 from autograder.sandbox.isolation import (
     Isolation,
     detect_isolation,
@@ -40,8 +42,6 @@ def list_tests(course_file: Path, assignment_id: str, suite_dir: Path, *, warm: 
                              list_file=str(listing))
         tail = ""
         if warm_by_default() if warm is None else warm:
-            from autograder.pipeline.warm_pool import shared_pool
-
             log = Path(scratch) / "collect.log"
             shared_pool(_preload(request)).run(request, timeout=600, log_file=log)
             tail = log.read_text()[-1500:] if log.exists() else ""
@@ -81,8 +81,6 @@ def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = No
     warm = warm_by_default() if warm is None else warm
     if warm:
         if pool is None:
-            from autograder.pipeline.warm_pool import shared_pool
-
             pool = shared_pool(_preload(request))
         _warn_once(pool.isolation, request)
         fault = pool.run(request, timeout=timeout, log_file=log_file)
@@ -90,8 +88,7 @@ def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = No
     isolation = detect_isolation()
     _warn_once(isolation, request)
     log = open(log_file, "w") if log_file else subprocess.DEVNULL
-    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", **MALLOC_ENVIRONMENT,
-               **{ISOLATION_ENV: json.dumps(isolation.as_dict())})
+    env = trusted_environment(dict(os.environ), json.dumps(isolation.as_dict()))
     env.pop(ZYGOTE_ENV, None)
     fault = None
     try:
@@ -113,7 +110,6 @@ def run_suite(request: RunRequest, *, timeout: float, log_file: Path | None = No
 
 @functools.lru_cache(maxsize=16)
 def _preload_of(course_file: str, assignment: str) -> tuple[str, ...]:
-    from autograder.course.reader import load_course
 
     return tuple(load_course(course_file).assignment(assignment).preload)
 

@@ -22,22 +22,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 from autograder.errors import GraderFault
-from autograder.runtime.zygote import Zygote
-from autograder.sandbox.environment import (
-    BOOTSTRAP,
-    ISOLATION_ENV,
-    MALLOC_ENVIRONMENT,
-    WORKER_ENVIRONMENT,
-    ZYGOTE_ENV,
-    runtime_copy,
-)
+from autograder.pipeline.pytest_run import RunRequest, pytest_arguments
+from autograder.runtime.forkserver import ForkServer
+from autograder.sandbox.environment import BOOTSTRAP, WORKER_ENVIRONMENT, ZYGOTE_ENV, runtime_copy, trusted_environment
 from autograder.sandbox.isolation import detect_isolation
 
 TRUSTED_PRELOAD = ("numpy", "torch", "hypothesis", "pytest", "autograder.harness.plugin", "autograder.harness",
                    "autograder.harness.strategies")
 
 
-class TrustedServer(Zygote):
+class TrustedServer(ForkServer):
     """Forks one pytest run per request; the request's one descriptor becomes its stdout/stderr."""
 
     fds_per_request = 1
@@ -45,7 +39,6 @@ class TrustedServer(Zygote):
     def child(self, config: dict, fds: list[int]) -> None:
         import pytest
 
-        from autograder.pipeline.pytest_run import RunRequest, pytest_arguments
 
         os.setsid()
         import ctypes
@@ -123,9 +116,8 @@ class WarmPool:
             env=dict(WORKER_ENVIRONMENT), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             pass_fds=(zygote_listener.fileno(),),
         )
-        environment = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", **MALLOC_ENVIRONMENT,
-                           **{ISOLATION_ENV: json.dumps(self.isolation.as_dict()),
-                              ZYGOTE_ENV: str(self.directory / "zygote.sock")})
+        environment = trusted_environment(dict(os.environ), json.dumps(self.isolation.as_dict()),
+                                          **{ZYGOTE_ENV: str(self.directory / "zygote.sock")})
         self.server = subprocess.Popen(
             [sys.executable, "-m", "autograder.pipeline.warm_pool", json.dumps({"listener_fd": server_listener.fileno()})],
             env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(server_listener.fileno(),),
@@ -150,7 +142,7 @@ class WarmPool:
                 return "the warm trusted server did not start the run"
             reply = json.loads(connection.recv(4096) or b"{}")
             if type(reply.get("pid")) is not int:
-                return "the warm trusted server refused the run"
+                return f"the warm trusted server refused the run ({reply.get('error', 'no reason given')})"
             code = _receive_exit(connection, timeout)
             if code is None:
                 connection.send(b'{"kill": true}')

@@ -53,8 +53,10 @@ def _aten_name(name: str) -> str:
     return f"{parts[0]}::{parts[1]}" if len(parts) > 1 else name
 
 
-def autograd(function: Callable, args: list, kwargs: dict, wrt: list[int], cotangents: Any) -> tuple[Any, list]:
-    """Outputs of function(*args) and the gradients of <outputs, cotangents> w.r.t. args[wrt]."""
+def autograd(function: Callable, args: list, kwargs: dict, wrt: list[int], cotangents: Any,
+             extra: tuple = ()) -> tuple[Any, list]:
+    """Outputs of function(*args) and the gradients of <outputs, cotangents> w.r.t. args[wrt]
+    (then w.r.t. the `extra` leaf tensors, e.g. a module's parameters, in order)."""
     import torch
 
     args = list(args)
@@ -63,6 +65,7 @@ def autograd(function: Callable, args: list, kwargs: dict, wrt: list[int], cotan
         tensor = args[index].detach().clone().requires_grad_(True)
         args[index] = tensor
         inputs.append(tensor)
+    inputs += list(extra)
     with torch.enable_grad():
         outputs = function(*args, **kwargs)
         flat_out = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
@@ -78,6 +81,14 @@ def autograd(function: Callable, args: list, kwargs: dict, wrt: list[int], cotan
     detached = [o.detach() if isinstance(o, torch.Tensor) else o for o in flat_out]
     outputs = type(outputs)(detached) if isinstance(outputs, (list, tuple)) else detached[0]
     return outputs, [None if g is None else g.detach() for g in grads]
+
+
+def module_autograd(module: Any, args: list, kwargs: dict, wrt: list[int], cotangents: Any) -> tuple[Any, dict]:
+    """autograd() through a torch module's forward, with the gradients of its parameters too:
+    (outputs, {"inputs": grads of args[wrt], "parameters": {name: grad}}); None for an unused one."""
+    named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
+    outputs, grads = autograd(module, args, kwargs, wrt, cotangents, extra=tuple(p for _, p in named))
+    return outputs, {"inputs": grads[:len(wrt)], "parameters": {name: g for (name, _), g in zip(named, grads[len(wrt):])}}
 
 
 def peak_memory(call: Callable[[], Any]) -> tuple[Any, dict]:

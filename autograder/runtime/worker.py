@@ -211,6 +211,8 @@ class Server:
             result, data = instruments.numpy_warnings(lambda: function(*args, **kwargs))
         elif name == "autograd":
             result, data = instruments.autograd(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
+        elif name == "module_autograd":
+            result, data = instruments.module_autograd(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
         else:
             raise ProtocolViolation(f"unknown probe {name!r}")
         self.send_value("ok", (result, data))

@@ -29,6 +29,15 @@ WORKER_ENVIRONMENT = {**MALLOC_ENVIRONMENT,
 }
 
 
+def trusted_environment(base: dict[str, str], isolation_plan: str, **more: str) -> dict[str, str]:
+    """The environment of a trusted pytest run (warm server or fresh): `base` (the grader's own) with
+    one BLAS/OpenMP thread (the warm server forks its runs, which is only safe single-threaded),
+    fixed hashing, no bytecode files, the heap settings above and the batch's isolation plan."""
+    return {**base, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", **MALLOC_ENVIRONMENT,
+            ISOLATION_ENV: isolation_plan, **more}
+
+
 BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[2]); sys.argv[2:] = []; "
              "from _autograder_runtime.{module} import main; main()")
 

@@ -60,6 +60,16 @@ class Probe:
     def autograd(self, function: Any, args: tuple, kwargs: dict | None = None, *, wrt: list[int], cotangents: Any = None) -> tuple[Any, list]:
         return self._run("autograd", function, args, kwargs or {}, {"wrt": list(wrt), "cotangents": cotangents})
 
+    def module_autograd(self, module: Any, args: tuple, kwargs: dict | None = None, *, wrt: list[int] = (),
+                        cotangents: Any = None) -> tuple[Any, list, dict]:
+        """module(*args, **kwargs) (a student torch module's handle) in the worker, and the gradients of
+        <outputs, cotangents> w.r.t. args[wrt] and w.r.t. every named parameter: (outputs, input grads,
+        {parameter name: grad})."""
+        outputs, data = self._run("module_autograd", module, args, kwargs or {}, {"wrt": list(wrt), "cotangents": cotangents})
+        if not isinstance(data, dict) or not isinstance(data.get("inputs"), list) or not isinstance(data.get("parameters"), dict):
+            raise StudentError("ProtocolViolation", "the worker sent a malformed module_autograd result")
+        return outputs, data["inputs"], data["parameters"]
+
     def peak_memory(self, function: Any, *args: Any, **kwargs: Any) -> tuple[Any, dict]:
         return self._run("peak_memory", function, args, kwargs)
 

@@ -110,7 +110,7 @@ def _spawn_from_zygote(path: str, config: dict, fds: list[int], timeout: float) 
                           f"grade with AUTOGRADER_WARM=0 to bypass it") from None
     if type(reply.get("pid")) is not int:
         connection.close()
-        raise GraderFault(f"the warm worker pool at {path} refused to start a worker")
+        raise GraderFault(f"the warm worker pool at {path} refused to start a worker ({reply.get('error', 'no reason given')})")
     return _ZygoteChild(reply["pid"], connection)
 
 

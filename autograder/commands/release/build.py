@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from autograder.commands.release.leak_scan import scan_release
 from autograder.course.model import Assignment, Course
 from autograder.course.reader import load_course
 from autograder.course.regions import stub_source
@@ -169,7 +170,6 @@ def suite_release_dir(assignment: Assignment) -> str:
 
 def build_release(course: Course, assignment: Assignment) -> dict[str, bytes]:
     """Every file of assignments/<id>/ (relative path -> bytes), in memory."""
-    from autograder.commands.release.leak_scan import scan_release
     from autograder.pipeline.notebook import build_notebook
 
     solution_dir = course.solution_dir(assignment)

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from autograder.course.model import Assignment, Course
+from autograder.course.regions import solution_regions
 
 MIN_SECRET_LINE = 20        # shorter lines (`return x`, `out = []`) are too common to be a leak
 MIN_HIDDEN_LINE = 30
@@ -46,7 +47,6 @@ def readable_text(name: str, data: bytes) -> str:
 
 def solution_secrets(course: Course, assignment: Assignment) -> dict[str, tuple[str, str]]:
     """Normalised solution lines -> (where, region) that must not appear in a release."""
-    from autograder.course.regions import solution_regions
 
     solution_dir = course.solution_dir(assignment)
     readme = solution_dir / "README.md"

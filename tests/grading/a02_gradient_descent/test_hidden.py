@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import Phase, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from autograder.harness.strategies import random_normal, seeds, shapes
@@ -11,7 +11,6 @@ from autograder.harness.compare import Tolerance, assert_close
 
 # Hidden failures never show their inputs, so shrinking them buys nothing and costs ~100 more
 # calls per failing test (a minute for a stub). The plugin's `grading` profile is inherited.
-NO_SHRINK = settings(phases=[Phase.explicit, Phase.reuse, Phase.generate])
 
 ALL_KINDS = ["quadratic", "trig", "logsumexp", "quartic"]
 SMALL_SHAPES = st.one_of(st.just(()), shapes(1, 3, 1, 3)).filter(lambda s: int(np.prod(s)) <= 12)
@@ -19,7 +18,6 @@ SMALL_SHAPES = st.one_of(st.just(()), shapes(1, 3, 1, 3)).filter(lambda s: int(n
 
 # ----------------------------------------------------------------- Task 2.1: numerical gradient
 
-@NO_SHRINK
 @given(kind=st.sampled_from(ALL_KINDS), seed=seeds(), shape=SMALL_SHAPES,
        h=st.sampled_from([1e-5, 1e-5, 1e-4, 1e-6]), scale=st.sampled_from([0.5, 2.0, 30.0]))
 def test_numerical_gradient_matches_reference_any_shape(student, reference, smooth_function, tol, kind, seed, shape, h, scale):
@@ -32,7 +30,6 @@ def test_numerical_gradient_matches_reference_any_shape(student, reference, smoo
                  tol=tol.numerical_gradient(abs(function.f(x)), h))
 
 
-@NO_SHRINK
 @given(seed=seeds(), shape=shapes(1, 2, 1, 3), h=st.sampled_from([1e-2, 3e-2]))
 def test_numerical_gradient_uses_the_given_h(student, reference, smooth_function, tol, seed, shape, h):
     function = smooth_function("trig", seed + 29, shape)  # |f'''| ~ 1: the h^2 error is visible
@@ -43,7 +40,6 @@ def test_numerical_gradient_uses_the_given_h(student, reference, smooth_function
                  tol=tol.numerical_gradient(abs(function.f(x)), h))
 
 
-@NO_SHRINK
 @given(seed=seeds(), shape=st.one_of(st.just(()), shapes(1, 2, 1, 3)), h=st.sampled_from([1e-5, 1e-3]))
 def test_numerical_gradient_evaluates_x_plus_minus_h_and_restores(student, smooth_function, seed, shape, h):
     """Every point f sees is x with one entry moved by +h or -h; the others are x's own."""
@@ -78,7 +74,6 @@ def test_numerical_gradient_evaluates_x_plus_minus_h_and_restores(student, smoot
 
 # ----------------------------------------------------------------- Task 2.2: relative error, gradient check
 
-@NO_SHRINK
 @given(seed=seeds(), shape=shapes(1, 3, 1, 5), equal_fraction=st.sampled_from([0.0, 0.5]),
        zeros=st.booleans(), eps=st.sampled_from([1e-12, 1e-12, 1e-3, 1.0]), scale=st.sampled_from([1e-9, 1.0, 1e6]))
 def test_relative_error_matches_reference(student, reference, seed, shape, equal_fraction, zeros, eps, scale):
@@ -122,7 +117,6 @@ def _wrong_gradients(grad, rng):
     return [grad, scaled, flipped, one_off]
 
 
-@NO_SHRINK
 @given(kind=st.sampled_from(ALL_KINDS), seed=seeds(), shape=SMALL_SHAPES.filter(lambda s: int(np.prod(s)) <= 6),
        h=st.sampled_from([1e-5, 1e-4]))
 def test_gradient_check_matches_reference(student, reference, smooth_function, tol, kind, seed, shape, h):
@@ -139,7 +133,6 @@ def test_gradient_check_matches_reference(student, reference, smooth_function, t
                          tol=tol.GRADIENT_CHECK)
 
 
-@NO_SHRINK
 @given(seed=seeds(), h=st.sampled_from([0.05, 0.2]))
 def test_gradient_check_uses_the_given_h(student, reference, smooth_function, tol, seed, h):
     function = smooth_function("trig", seed + 23, (3,))
@@ -152,7 +145,6 @@ def test_gradient_check_uses_the_given_h(student, reference, smooth_function, to
 
 # ----------------------------------------------------------------- Task 2.3: gradient descent
 
-@NO_SHRINK
 @given(kind=st.sampled_from(["quadratic", "trig", "logsumexp"]), seed=seeds(), shape=SMALL_SHAPES,
        lr=st.sampled_from([0.01, 0.05, 0.1, 0.17, 0.3, 0.4]), num_steps=st.integers(0, 25))
 def test_gradient_descent_trajectory_matches_reference(student, reference, smooth_function, tol, kind, seed, shape, lr, num_steps):
@@ -179,7 +171,6 @@ def test_gradient_descent_edge_cases(student, smooth_function, tol, shape):
                  tol=tol.FLOAT64)
 
 
-@NO_SHRINK
 @given(seed=seeds(), split=st.integers(0, 8))
 def test_gradient_descent_resumes_from_any_row(student, smooth_function, tol, seed, split):
     """Restarting from row k of a trajectory continues it: no state hides between calls."""
@@ -193,7 +184,6 @@ def test_gradient_descent_resumes_from_any_row(student, smooth_function, tol, se
 
 # ----------------------------------------------------------------- Task 2.4: smoothness and convergence
 
-@NO_SHRINK
 @given(seed=seeds(), n=st.integers(1, 8), rank_fraction=st.sampled_from([0.0, 0.3, 0.5, 0.7, 1.0]), log_scale=st.integers(-3, 3))
 def test_quadratic_smoothness_any_rank_and_scale(student, quadratic, tol, seed, n, rank_fraction, log_scale):
     rank = max(1, round(rank_fraction * n))
@@ -221,7 +211,6 @@ def test_quadratic_smoothness_special_matrices(student, tol):
                      tol=Tolerance(rtol=1e-9, atol=1e-12))
 
 
-@NO_SHRINK
 @given(seed=seeds(), n=st.integers(1, 6), rank_fraction=st.sampled_from([0.3, 0.5, 0.8, 1.0]))
 def test_gradient_descent_converges_on_convex_quadratic(student, quadratic, seed, n, rank_fraction):
     """With lr = 1/L: f(x_k) decreases and f(x_k) - f* <= L ||x0 - x*||^2 / (2k)."""
@@ -250,7 +239,6 @@ def _armijo(f, x, g, alpha, c, slack):
     return f(x - alpha * g) <= fx - c * alpha * float(np.sum(g * g)) + slack * (1.0 + abs(fx))
 
 
-@NO_SHRINK
 @given(kind=st.sampled_from(ALL_KINDS), seed=seeds(), shape=shapes(1, 2, 1, 3),
        alpha0=st.sampled_from([0.3, 1.0, 2.0, 10.0, 50.0]), beta=st.sampled_from([0.1, 0.3, 0.5, 0.5, 0.7, 0.9]), c=st.sampled_from([1e-4, 0.1, 0.5]))
 def test_line_search_matches_reference(student, reference, smooth_function, tol, kind, seed, shape, alpha0, beta, c):
@@ -262,7 +250,6 @@ def test_line_search_matches_reference(student, reference, smooth_function, tol,
                  tol=tol.FLOAT64)
 
 
-@NO_SHRINK
 @given(kind=st.sampled_from(ALL_KINDS), seed=seeds(), shape=shapes(1, 2, 1, 3),
        alpha0=st.sampled_from([1.0, 5.0, 40.0]), beta=st.sampled_from([0.2, 0.4, 0.5, 0.65, 0.8]), c=st.sampled_from([1e-4, 0.3]))
 def test_line_search_step_is_the_first_armijo_step(student, smooth_function, kind, seed, shape, alpha0, beta, c):
@@ -278,7 +265,6 @@ def test_line_search_step_is_the_first_armijo_step(student, smooth_function, kin
             "the returned step is not the first: the previous candidate alpha/beta already satisfies Armijo")
 
 
-@NO_SHRINK
 @given(seed=seeds(), max_iter=st.integers(1, 8), alpha0=st.sampled_from([0.5, 1.0, 3.0]), beta=st.sampled_from([0.3, 0.5, 0.75]))
 def test_line_search_without_a_good_step_returns_the_last_candidate(student, smooth_function, tol, seed, max_iter, alpha0, beta):
     function = smooth_function("quadratic", seed + 47, (3,))

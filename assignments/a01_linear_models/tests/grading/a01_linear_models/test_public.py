@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.strategies import random_normal
-from autograder.testing import assert_close
+from autograder.harness.strategies import random_normal
+from autograder.harness.compare import assert_close
 
 SEEDS = st.integers(0, 999)   # small seeds: a failing example shrinks in a few steps
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.strategies import random_normal, seeds, shapes
-from autograder.testing import assert_close
+from autograder.harness.strategies import random_normal, seeds, shapes
+from autograder.harness.compare import assert_close
 
 
 # ----------------------------------------------------------------- Task 2.1

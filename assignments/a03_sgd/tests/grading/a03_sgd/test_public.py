@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from autograder.boundary import StudentError
-from autograder.strategies import random_normal
-from autograder.testing import FLOAT64, Tolerance, assert_close, assert_equal
+from autograder.harness import StudentError
+from autograder.harness.strategies import random_normal
+from autograder.harness.compare import FLOAT64, Tolerance, assert_close, assert_equal
 
 PUBLIC_SEEDS = st.integers(0, 999)
 

@@ -10,9 +10,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.boundary import StudentError
-from autograder.strategies import random_tensor, shapes
-from autograder.testing import FLOAT32, assert_close
+from autograder.harness import StudentError
+from autograder.harness.strategies import random_tensor, shapes
+from autograder.harness.compare import FLOAT32, assert_close
 
 OPTIMIZERS = {
     "sgd_step": torch.optim.SGD,
