@@ -37,10 +37,7 @@ TORCH_DTYPES = {
     "bool", "int8", "int16", "int32", "int64", "uint8", "float16", "bfloat16", "float32",
     "float64", "complex64", "complex128",
 }
-
-
-# Devices a tensor may name: anything else (a student's "hpu", "xla:0") is refused, never looked up.
-DEVICE_PATTERN = re.compile(r"(cpu|cuda|cuda:\d{1,2}|mps)")
+DEVICE_PATTERN = re.compile(r"(cpu|cuda|cuda:\d{1,2}|mps)")  # the only devices a tensor may name
 
 
 class ProtocolViolation(Exception):
@@ -169,25 +166,19 @@ class Encoder:
 class Decoder:
     """Builds values from a JSON tree and buffers, checking every tag and field."""
 
-    def __init__(self, buffers: list[bytes], from_handle: Callable[[dict], Any] | None = None,
-                 from_callback: Callable[[dict], Any] | None = None, restore_device: bool = True,
-                 import_torch: bool = True):
+    def __init__(self, buffers: list[bytes], from_handle: Callable[[dict], Any] | None = None, from_callback:
+                 Callable[[dict], Any] | None = None, restore_device: bool = True, import_torch: bool = True):
         self.buffers = buffers
         self.from_handle = from_handle
         self.from_callback = from_callback
         self.restore_device = restore_device
-        # The trusted side passes False: a tensor (or torch dtype/device) from a worker of an
-        # assignment whose grader never loaded torch is malformed data, not a reason to import it.
-        self.import_torch = import_torch
+        self.import_torch = import_torch  # False (trusted side): a torch value where torch is not loaded is malformed
         self.items = 0
 
     def _torch(self) -> Any:
-        torch = sys.modules.get("torch")
-        if torch is None:
-            if not self.import_torch:
-                raise ProtocolViolation("a torch value arrived where none was expected")
-            torch = _torch()
-        return torch
+        if "torch" not in sys.modules and not self.import_torch:
+            raise ProtocolViolation("a torch value arrived where none was expected")
+        return _torch()
 
     def _buffer(self, node: dict) -> bytes:
         index = node.get("b")
@@ -288,11 +279,10 @@ class Decoder:
             tensor = torch.from_numpy(array)
         device = _device(node, "device")
         if self.restore_device and device != "cpu":
-            try:
+            try:  # no such device here: the sender's fault, never the receiver's
                 tensor = tensor.to(device)
-            except Exception as error:  # no such device here: the sender's fault, never the receiver's
-                raise ProtocolViolation(f"a tensor on device {device} cannot be used here "
-                                        f"({type(error).__name__})") from None
+            except Exception as error:
+                raise ProtocolViolation(f"a tensor on device {device} cannot be used here ({type(error).__name__})") from None
         return tensor
 
 
@@ -311,8 +301,8 @@ def _str(node: dict, key: str) -> str:
 
 
 def _device(node: dict, key: str) -> str:
-    value = _str(node, key)
-    if not DEVICE_PATTERN.fullmatch(value):
+    """A device a tensor may name: anything else (a student's "hpu", "xla:0") is refused, never looked up."""
+    if not DEVICE_PATTERN.fullmatch(value := _str(node, key)):
         raise ProtocolViolation("a tensor on an unknown device")
     return value
 
@@ -348,7 +338,7 @@ def pack(header: dict, buffers: list[bytes]) -> bytes:
 
 
 class TooLarge(ProtocolViolation):
-    """A message over the receiver's byte budget (per call or per test): refused before its data is read."""
+    """A message over the receiver's byte budget (per call or per test)."""
 
 
 def parse_header(raw: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[dict, list[int]]:
@@ -373,7 +363,8 @@ class Channel:
     """Blocking framed messages over a file descriptor pair (a socket or two pipes).
 
     `receive(deadline=...)` waits at most until that time.monotonic() value, then raises
-    TimeoutError: the trusted side never blocks on a worker for longer than its limit.
+    TimeoutError: the trusted side never blocks on a worker for longer than its limit; a frame over
+    `max_bytes` is refused (TooLarge) before its data is read.
     """
 
     def __init__(self, read_fd: int, write_fd: int):
@@ -400,7 +391,6 @@ class Channel:
         return b"".join(chunks)
 
     def receive(self, deadline: float | None = None, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[dict, list[bytes]]:
-        """One frame; `max_bytes` refuses (TooLarge) a larger one before reading its data."""
         (length,) = struct.unpack(">I", self._read_exact(4, deadline))
         if length > MAX_HEADER_BYTES:
             raise ProtocolViolation(f"message header of {length} bytes exceeds {MAX_HEADER_BYTES}")
