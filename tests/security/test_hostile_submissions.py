@@ -165,9 +165,10 @@ def test_student_code_reaches_no_network(batch):
 
 
 def test_flooded_output_is_truncated(batch):
+    # prints stay out of results unless the course shows them (feedback.show_output, off by default since
+    # they can carry hidden inputs); the truncation itself: test_resources.py::test_flooded_output_is_truncated
     result = json.loads((batch["out"] / "flood_stdout" / "result.json").read_text())
-    assert "bytes of output dropped" in result["output"]
-    assert len(result["output"]) < 300_000
+    assert len(result["output"]) < 300_000 and "flood flood" not in result["output"]
 
 
 def test_pickle_payload_is_never_unpickled(batch):

@@ -167,3 +167,18 @@ def test_the_audit_hook_refuses_ctypes_above_seccomp(tmp_path):
             StudentModule(session).syscall("unshare", 0x10000000)
     finally:
         session.close()
+
+
+def test_flooded_output_is_truncated():
+    """A worker that floods stdout and stderr: the grader keeps the first and last output_kb, no more."""
+    flood = Path(__file__).resolve().parents[1] / "fixtures" / "hostile" / "flood_stdout"
+    session = Session(WorkerSpec(flood, "toy", zygote=None, limits=Limits(output_kb=64)), CallLimits(2, 10))
+    session.begin_test()
+    try:
+        from autograder.sandbox.errors import StudentTimeout
+
+        with pytest.raises(StudentTimeout):
+            StudentModule(session).apply(lambda x: x, 1)
+    finally:
+        session.close()
+    assert "bytes of output dropped" in session.collected_output and len(session.collected_output) < 300_000
