@@ -35,6 +35,11 @@ class Limits:
     open_files: int = 256
     file_size_mb: int = 64
     output_kb: int = 64
+    transfer_mb_per_call: int = 512     # bytes from the worker in one call's reply (callbacks included)
+    transfer_mb_per_test: int = 2048    # ... and in one test, all calls together
+    scratch_mb: int = 256               # the worker's writable places together (tmpfs), and their
+    scratch_inodes: int = 4096          # ... number of files and folders
+    grader_memory_mb: int = 8192        # the trusted per-submission test process (heap and mappings)
 
 
 @dataclass(frozen=True)

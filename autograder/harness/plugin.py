@@ -5,6 +5,7 @@ code: the `student` fixture talks to a sandboxed worker (autograder.sandbox).
 """
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import importlib.util
 import json
@@ -31,6 +32,7 @@ from autograder.sandbox.errors import (
 )
 from autograder.sandbox.isolation import detect_isolation
 from autograder.sandbox.probe import Probe
+from autograder.sandbox.resources import limit_trusted_memory
 from autograder.sandbox.remote import StudentModule
 from autograder.sandbox.session import CallLimits, Session
 from autograder.sandbox.worker import WorkerSpec
@@ -85,6 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.load_profile("grading")
     course = load_course(config.getoption("--course"), limits=dict(limit_override(text) for text in config.getoption("--limit")))
     assignment = course.assignment(config.getoption("--assignment"))
+    if config.getoption("--outcomes"):  # a grading run (not a suite author's plain pytest): cap this process
+        limit_trusted_memory(assignment.limits.grader_memory_mb)
     submission = config.getoption("--submission")
     outcomes = config.getoption("--outcomes")
     config.stash[STATE_KEY] = GradingState(
@@ -155,12 +159,13 @@ def _open_session(state: GradingState) -> Session:
     submission = state.submission or state.course.solution_dir(assignment).resolve()
     spec = WorkerSpec(
         submission_dir=submission, module=assignment.module_name, preload=assignment.preload,
-        forbidden_calls=assignment.forbidden.calls, limits=limits, start_seconds=max(60.0, limits.call_seconds),
+        forbidden_calls=assignment.forbidden.calls, forbidden_ops=assignment.forbidden.ops, limits=limits, start_seconds=max(60.0, limits.call_seconds),
         allowed_imports=assignment.allowed_imports, forbidden_imports=assignment.forbidden.imports,
         assignment=assignment.id,
     )
     state.isolation = detect_isolation().as_dict()
-    return Session(spec, CallLimits(limits.call_seconds, limits.test_seconds))
+    return Session(spec, CallLimits(limits.call_seconds, limits.test_seconds, call_bytes=limits.transfer_mb_per_call << 20,
+                                    test_bytes=limits.transfer_mb_per_test << 20))
 
 
 @pytest.fixture(scope="session")
@@ -252,24 +257,62 @@ def _stable(text: str) -> str:
     return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
 
 
-def classify(error: BaseException, phase: str) -> tuple[str, str, str]:
-    """(status, message, traceback) for an exception raised by a grading test."""
-    status, message, trace = _classify(error, phase)
+def _hides_student_text(state: GradingState, test_id: str) -> bool:
+    """Hidden tests show no student-controlled text (it can carry the hidden inputs out)."""
+    group = state.assignment.group_for(test_id)
+    return (group is None or group.visibility != "public") and feedback_level(state.assignment, group) != "full"
+
+
+BUILTIN_EXCEPTIONS = frozenset(name for name, value in vars(builtins).items()
+                               if isinstance(value, type) and issubclass(value, BaseException))
+RUNTIME_EXCEPTIONS = frozenset({"ForbiddenCallError", "ForbiddenImportError", "RefusedOperation", "UnsupportedValue"})
+_QUOTED = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+_STUDENT_OBJECT = re.compile(r"<student [^<>]{0,200}object>")
+_STUDENT_FRAME = re.compile(r'File "([\w.-]{1,80}\.py)", line (\d{1,6})')
+
+
+def redact(text: str) -> str:
+    """Student-controlled text out of a hidden test's message: quoted strings and object type names."""
+    return _STUDENT_OBJECT.sub("<student object>", _QUOTED.sub("'…'", text))
+
+
+def _where(trace: str) -> str:
+    """' (at file.py:LINE)': the innermost frame of the student's own files in their traceback, if any."""
+    frames = _STUDENT_FRAME.findall(trace or "")
+    return f" (at {frames[-1][0]}:{frames[-1][1]})" if frames else ""
+
+
+def classify(error: BaseException, phase: str, hidden: bool = False) -> tuple[str, str, str]:
+    """(status, message, traceback) for an exception raised by a grading test.
+
+    For hidden tests (`hidden`), no student-controlled text passes: an exception the student's
+    code raised shows as its built-in type and the student's own file:line, nothing else.
+    """
+    status, message, trace = _classify(error, phase, hidden)
+    if hidden:
+        message, trace = redact(message), ""
     return status, _stable(message), _stable(trace)
 
 
-def _classify(error: BaseException, phase: str) -> tuple[str, str, str]:
+def _classify(error: BaseException, phase: str, hidden: bool = False) -> tuple[str, str, str]:
     from hypothesis.errors import Flaky, HypothesisException
 
     leaf = _first_leaf(error)
     if isinstance(leaf, SubmissionRejected):
         return records.ERROR, f"the submission could not be loaded: {leaf}", ""
     if isinstance(leaf, StudentError):
+        if hidden and leaf.from_worker:
+            known = leaf.type_name in BUILTIN_EXCEPTIONS or leaf.type_name in RUNTIME_EXCEPTIONS
+            kind = leaf.type_name if known else "an exception of a class your code defines"
+            return records.ERROR, f"your code raised {kind}{_where(leaf.traceback)}", ""
         return records.ERROR, f"your code raised {leaf.type_name}: {leaf.message}", leaf.traceback
     if isinstance(leaf, StudentTimeout):
         return records.TIMEOUT, str(leaf), ""
     if isinstance(leaf, WorkerCrashed):
         return records.CRASHED, str(leaf), ""
+    if isinstance(leaf, MemoryError):  # the trusted process's own cap: what the submission sent filled it
+        return records.FAILED, ("the grader ran out of memory holding what your code returned or passed to the "
+                                "grader's functions"), ""
     if isinstance(leaf, Flaky):
         return records.FAILED, "the same inputs gave different results on a second run (is your code deterministic?)", ""
     if isinstance(leaf, AssertionError):
@@ -278,6 +321,8 @@ def _classify(error: BaseException, phase: str) -> tuple[str, str, str]:
         return records.FAILED, "the call should have raised an exception, but it returned normally", ""
     if isinstance(leaf, (HypothesisException, *GRADER_FAULTS)) or phase != "call":
         return records.GRADER_ERROR, f"grading test fault ({type(leaf).__name__}: {str(leaf)[:500]}); staff will rerun", ""
+    if hidden:
+        return records.FAILED, f"the returned value could not be used ({type(leaf).__name__})", ""
     return records.FAILED, _student_safe(f"the returned value could not be used: {type(leaf).__name__}: {str(leaf)[:2000]}"), ""
 
 
@@ -320,7 +365,7 @@ def _outcome(state: GradingState, item: pytest.Item, call: pytest.CallInfo, repo
         status = records.DEFERRED if reason.startswith("deferred") else records.GRADER_ERROR
         return records.TestOutcome(test_id, status, reason, duration=duration)
     if report.failed and call.excinfo is not None:
-        status, message, trace = classify(call.excinfo.value, call.when)
+        status, message, trace = classify(call.excinfo.value, call.when, hidden=_hides_student_text(state, test_id))
         diagnosis = diagnosis_of(call.excinfo.value) if status in (records.FAILED, records.ERROR) else ""
         return records.TestOutcome(test_id, status, message, _stable(_notes(call.excinfo.value)), trace, duration,
                                    diagnosis=diagnosis)

@@ -13,6 +13,7 @@ from pathlib import Path
 from autograder.course.model import Assignment
 from autograder.course.records import Problem
 from autograder.pipeline.dtype_rule import describe_rule, scan_dtypes
+from autograder.pipeline.surface import surface_problems
 
 DYNAMIC_IMPORTERS = {"__import__", "importlib.import_module", "importlib.__import__"}
 
@@ -123,7 +124,7 @@ def scan_source(source: str, assignment: Assignment, *, filename: str, local_mod
         return [Problem(f"{filename}: cannot be parsed: {error}", fatal=True)]
     scanner = _Scanner()
     scanner.visit(tree)
-    problems: list[Problem] = []
+    problems: list[Problem] = surface_problems(tree, filename, set(local_modules))  # the allow-list (surface.py)
     seen: set[str] = set()
     for module, line in scanner.imports:
         if not module:

@@ -56,6 +56,8 @@ class Server:
         self.handles: dict[int, Any] = {}
         self.next_handle = 1
         self.module: Any = None
+        self.rid: Any = None          # the request being served: every reply and callback names it
+        self.next_callback = 1
 
     # ---------------------------------------------------------------- values
     def to_handle(self, value: Any) -> dict:
@@ -96,7 +98,7 @@ class Server:
         except BaseException as error:  # a hostile __len__, __iter__, ...
             self.send_error(type(error).__name__, f"the returned value could not be read: {_safe_str(error)}", "")
             return
-        header = {key: tree}
+        header = {key: tree, "rid": self.rid}
         if extra:
             header.update(extra)
         try:
@@ -105,16 +107,31 @@ class Server:
             self.send_error("UnsupportedValue", f"the returned value is too large to send: {error}", "")
 
     def send_error(self, type_name: str, message: str, trace: str) -> None:
-        self.channel.send({"error": {"type": type_name[:100], "message": message[:MAX_MESSAGE_CHARS], "traceback": trace}}, [])
+        self.channel.send({"error": {"type": type_name[:100], "message": message[:MAX_MESSAGE_CHARS], "traceback": trace},
+                           "rid": self.rid}, [])
 
     # ---------------------------------------------------------------- callbacks
     def call_back(self, callback_id: Any, args: tuple, kwargs: dict) -> Any:
+        """Call a trusted function: send its arguments, serve nested requests until its result comes.
+
+        Each callback has an id of its own, echoed by its result: a nested callback (student code
+        that the trusted function reaches calls back again) gets its own result, never the outer one.
+        """
+        if self.rid is None:
+            raise RuntimeError("the grader's function can only be called while the grader is calling your code")
         encoder = Encoder(to_handle=self.to_handle)
-        tree = {"args": encoder.encode(list(args)), "kwargs": encoder.encode(dict(kwargs))}
-        self.channel.send({"callback": callback_id, **tree}, encoder.buffers)
-        while True:  # serve nested requests until the callback's result arrives
+        try:
+            tree = {"args": encoder.encode(list(args)), "kwargs": encoder.encode(dict(kwargs))}
+        except NotEncodable as error:
+            raise TypeError(f"the arguments given to the grader's function cannot be sent: {error}") from None
+        call_id = self.next_callback
+        self.next_callback += 1
+        self.channel.send({"callback": callback_id, "cid": call_id, "rid": self.rid, **tree}, encoder.buffers)
+        while True:  # serve nested requests until this callback's result arrives
             header, buffers = self.channel.receive()
             if header.get("op") == "callback_result":
+                if header.get("cid") != call_id:
+                    raise RuntimeError("the grader's function returned out of order")
                 if "error" in header:
                     raise RuntimeError(f"the grader's function raised: {str(header['error'])[:500]}")
                 return self.decode(header.get("ok"), buffers)
@@ -131,6 +148,13 @@ class Server:
         return target
 
     def handle(self, header: dict, buffers: list[bytes]) -> None:
+        outer, self.rid = self.rid, header.get("rid")
+        try:
+            self._handle(header, buffers)
+        finally:
+            self.rid = outer
+
+    def _handle(self, header: dict, buffers: list[bytes]) -> None:
         for handle_id in header.get("release", []) or []:
             self.handles.pop(handle_id, None)
         op = header.get("op")
@@ -234,7 +258,11 @@ def preload(names: list[str]) -> None:
             module.set_num_threads(1)
             module.set_num_interop_threads(1)
             os.environ.update(device_environment(probe_cuda=False))  # before a later preload imports triton
-    from . import guard, imports, instruments, isolation  # noqa: F401  (loaded now: the sandbox hides this package)
+    from . import audit, guard, imports, instruments, isolation, seccomp  # noqa: F401  (loaded now: the sandbox hides this package)
+    try:
+        import pyseccomp  # noqa: F401  (loaded now, with its libseccomp, before the file system is narrowed)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def device_environment(*, probe_cuda: bool = True) -> dict[str, str]:
@@ -260,10 +288,16 @@ def run(config: dict) -> None:
             from .guard import install_guard
 
             install_guard(config["forbidden_calls"])
+        disarmed = []
+        if config.get("forbidden_ops") and "torch" in sys.modules:
+            from .guard import disarm_ops
+
+            disarmed = disarm_ops(config["forbidden_ops"])
         from .isolation import isolate, working_paths
 
         plan = config.get("isolation") or {"mode": "none", "submission_dir": config["submission_dir"]}
         measures = isolate(plan)
+        measures["disarmed_ops"] = len(disarmed)
         if config.get("rank"):  # join the group's process group before any student code loads
             measures["rank_group"] = join_process_group(config["rank"])
     except BaseException as error:  # before any student code: the grader's or the machine's fault
@@ -280,6 +314,21 @@ def run(config: dict) -> None:
         from .imports import install
 
         install(config["allowed_imports"], config.get("forbidden_imports", []), submission, config.get("assignment", ""))
+    if config.get("seccomp", True):
+        from .seccomp import install as install_seccomp
+
+        try:
+            installed = install_seccomp()
+        except Exception as error:  # noqa: BLE001 - the kernel refused: recorded, the worker still runs
+            installed = {"seccomp": False, "seccomp_note": f"seccomp refused: {type(error).__name__}: {error}"[:300]}
+        measures["seccomp"] = installed["seccomp"]
+        if "seccomp_note" in installed:
+            measures.setdefault("notes", []).append(installed["seccomp_note"])
+    if config.get("audit", True):
+        from .audit import install as install_audit_hook
+
+        install_audit_hook(submission)  # last: nothing of the runtime's own set-up is refused
+        measures["audit_hook"] = True
     channel.send({"isolated": measures}, [])
     server = Server(config)
     server.serve()

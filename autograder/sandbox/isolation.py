@@ -37,6 +37,9 @@ class Isolation:
     pid_namespace: bool = False
     ipc_namespace: bool = False
     process_limit: bool = False
+    seccomp: bool = False              # a syscall filter: no namespaces, mount, ptrace, keyctl, bpf, perf...
+    audit_hook: bool = False           # exec/compile/frames/gc/ctypes/processes refused to student code
+    scratch_capped: bool = False       # every writable place a size- and inode-capped tmpfs
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:

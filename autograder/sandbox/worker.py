@@ -30,6 +30,7 @@ from autograder.sandbox.environment import (
     ZYGOTE_ENV,
     runtime_copy,
 )
+from autograder.sandbox.cleanup import remove_tree
 from autograder.sandbox.isolation import Isolation, detect_isolation
 
 F_SETPIPE_SZ = 1031
@@ -43,6 +44,8 @@ class WorkerSpec:
     module: str
     preload: tuple[str, ...] = ("numpy",)
     forbidden_calls: tuple[str, ...] = ()
+    forbidden_ops: tuple[str, ...] = ()         # aten op patterns disarmed in the dispatcher
+    audit_hook: bool = True                     # False only to test the layers below it (seccomp) alone
     allowed_imports: tuple[str, ...] = ("*",)   # judged at run time too, for imports the submission makes
     forbidden_imports: tuple[str, ...] = ()
     assignment: str = "this assignment"
@@ -169,10 +172,13 @@ class WorkerProcess:
             except OSError:
                 pass
         limits = {name: getattr(spec.limits, name)
-                  for name in ("memory_mb", "cpu_seconds", "processes", "open_files", "file_size_mb")}
+                  for name in ("memory_mb", "cpu_seconds", "processes", "open_files", "file_size_mb", "scratch_mb",
+                               "scratch_inodes")}
         config = {
             "submission_dir": str(work), "module": spec.module, "preload": list(spec.preload),
-            "forbidden_calls": list(spec.forbidden_calls), "environment": dict(WORKER_ENVIRONMENT),
+            "forbidden_calls": list(spec.forbidden_calls), "forbidden_ops": list(spec.forbidden_ops),
+            "audit": spec.audit_hook,
+            "environment": dict(WORKER_ENVIRONMENT),
             "allowed_imports": list(spec.allowed_imports), "forbidden_imports": list(spec.forbidden_imports),
             "assignment": spec.assignment,
             "isolation": {"mode": isolation.mode, "submission_dir": str(work), "new_root": str(root / "root"),
@@ -196,7 +202,7 @@ class WorkerProcess:
         except BaseException:
             for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w, out_r, out_w):
                 os.close(fd)
-            shutil.rmtree(root, ignore_errors=True)
+            remove_tree(root)
             raise
         for fd in (to_worker_r, from_worker_w, out_w):
             os.close(fd)
@@ -252,7 +258,7 @@ class WorkerProcess:
                 pass
         self._fds = []
         self._output.join(timeout=2)
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_tree(self.root)
 
     def describe_exit(self) -> str:
         code = self.process.poll()

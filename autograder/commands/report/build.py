@@ -20,7 +20,7 @@ from autograder.pipeline.feedback import points
 from autograder.pipeline.results import write_atomic
 
 GRADEBOOK_COLUMNS = ("student", "score", "max", "late_penalty", "final", "status")
-FORMULA_STARTS = ("=", "+", "@")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection list
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,10 @@ def gradebook_rows(data: ClassResults) -> list[GradebookRow]:
 
 
 def _cell(text: str) -> str:
-    """Spreadsheets run cells starting with = + @ as formulas: such a student id is quoted."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    """Spreadsheets run cells starting with = + - @ (or a tab or CR before them) as formulas: such a student id is quoted."""
+    quoted = text.startswith(FORMULA_STARTS)
+    text = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text)  # no row break inside a cell
+    return "'" + text if quoted else text
 
 
 def gradebook_csv(rows: list[GradebookRow]) -> str:

@@ -3,10 +3,12 @@
 Oracles: torch in float64 (sigmoid, softmax, log_softmax, binary and multi-class
 cross-entropy, autograd through a ReLU network, whose relu'(0) is 0), central differences,
 brute force for accuracy. Stability tests push |logits| to 1e3..1e4 and run the call
-under `probe.numpy_warnings`: results must be finite, exact, and raise no numpy overflow,
-divide-by-zero or invalid warning.
+under `probe.numpy_warnings`: results must be finite and exact (sigmoid down to its subnormal
+values); the warnings, reported by the worker, only explain a failure (values decide).
 """
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 from hypothesis import assume, given
@@ -21,8 +23,31 @@ from autograder.harness.compare import FLOAT64, Tolerance, assert_close
 LARGE = st.sampled_from([1e3, 2.5e3, 1e4])   # the largest |logit| in a stability test
 
 
-def _no_warnings(warnings: list[str], what: str) -> None:
-    oracle.require(not warnings, f"{what} raised numpy warnings: {'; '.join(sorted(set(warnings)))}")
+NUMPY_WARNINGS = {"overflow": "overflow", "divide by zero": "divide-by-zero", "invalid value": "invalid-value"}
+
+
+@contextlib.contextmanager
+def _judged_by_values(warnings: list[str]):
+    """Values decide: numpy's warnings come from the worker (the submission can silence them with
+    np.errstate), so they are supporting evidence only, named (in the grader's words) when values fail."""
+    try:
+        yield
+    except AssertionError as error:
+        kinds = sorted({name for key, name in NUMPY_WARNINGS.items() if any(key in str(w) for w in warnings)})
+        if kinds:
+            raise AssertionError(f"{error} (numpy also reported {', '.join(kinds)} warnings)") from None
+        raise
+
+
+def _subnormal_exact(result, z, what: str) -> None:
+    """Where exp(z) is a subnormal number (-745 < z < -709.8), sigmoid(z) is that subnormal: 1 / (1 + exp(-z))
+    overflows to 1 / inf = 0 there, with or without numpy's warnings."""
+    result = np.asarray(result, dtype=np.float64)
+    tiny = (z > -745.0) & (z < -709.8)
+    expected = np.exp(z)  # for z < -700, 1 + exp(z) == 1: sigmoid(z) is exp(z), correctly rounded (torch gives 0)
+    close = np.abs(result[tiny] - expected[tiny]) <= 1e-3 * expected[tiny] + 1e-323
+    oracle.require(bool(np.all(close)), f"{what}: for z below -709.8 the result must be the tiny positive "
+                                        "exp(z) / (1 + exp(z)), not 0 (does 1 + exp(-z) overflow?)")
 
 
 def _finite(value, what: str) -> None:
@@ -77,12 +102,14 @@ def test_sigmoid_matches_torch(student, seed, shape, scale):
 @given(seed=seeds(), n=st.integers(1, 20), largest=LARGE)
 def test_sigmoid_stable_at_large_magnitudes(student, probe, seed, n, largest):
     edges = np.array([0.0, 36.8, -36.8, 709.5, -709.5, 745.2, -745.2, largest, -largest])
-    z = np.concatenate([_huge_logits(oracle.rng(seed), (n,), largest), edges])
-    with diagnose(lambda: explain_overflow(lambda: close(student.sigmoid(z * 5 / largest), oracle.torch_sigmoid(z * 5 / largest)))):
-        result, warnings = probe.numpy_warnings(student.sigmoid, z)
-        _no_warnings(warnings, "sigmoid at |z| in the thousands (exp overflows beyond 709)")
+    subnormal = -oracle.rng(seed + 1).uniform(710.0, 740.0, size=3)  # exp(z) subnormal: the naive form gives 0
+    z = np.concatenate([_huge_logits(oracle.rng(seed), (n,), largest), edges, subnormal])
+    result, warnings = probe.numpy_warnings(student.sigmoid, z)
+    with diagnose(lambda: explain_overflow(lambda: close(student.sigmoid(z * 5 / largest), oracle.torch_sigmoid(z * 5 / largest)))), _judged_by_values(warnings):
         _finite(result, "sigmoid at |z| in the thousands (exp overflows beyond 709)")
         assert_close(result, oracle.torch_sigmoid(z), "sigmoid at |z| in the thousands (exp overflows beyond 709)")
+        _subnormal_exact(result, z, "sigmoid at |z| in the thousands (exp overflows beyond 709)")
+
         oracle.require(bool(np.all((np.asarray(result) >= 0) & (np.asarray(result) <= 1))), "sigmoid values must lie in [0, 1]")
         mirrored = student.sigmoid(-z)
         assert_close(np.asarray(result) + np.asarray(mirrored), np.ones_like(z),
@@ -140,9 +167,8 @@ def test_logistic_loss_stable_at_large_logits(student, probe, seed, n, d, larges
     X, y, w, b = _binary_problem(seed, n, d)
     w, b = _rescale_to(largest, X, w, b)
     what = "logistic_loss at |X w + b| in the thousands"
-    with diagnose(lambda: explain_overflow(lambda: close(student.logistic_loss(X, y, *_rescale_to(5.0, X, w, b))[0], oracle.torch_logistic(X, y, *_rescale_to(5.0, X, w, b))[0]))):
-        result, warnings = probe.numpy_warnings(student.logistic_loss, X, y, w, b)
-        _no_warnings(warnings, what)
+    result, warnings = probe.numpy_warnings(student.logistic_loss, X, y, w, b)
+    with diagnose(lambda: explain_overflow(lambda: close(student.logistic_loss(X, y, *_rescale_to(5.0, X, w, b))[0], oracle.torch_logistic(X, y, *_rescale_to(5.0, X, w, b))[0]))), _judged_by_values(warnings):
         _finite(result, what)
         _check_against_oracle(result, oracle.torch_logistic(X, y, w, b), X, w, b, what)
 
@@ -196,9 +222,8 @@ def test_softmax_stable_at_large_logits(student, probe, seed, n, k, largest):
                    np.full((1, k), largest),                             # all equal: uniform
                    np.linspace(-largest, largest, k)[None, ::-1]])       # one huge gap
     what = "softmax at |logits| in the thousands"
-    with diagnose(lambda: explain_overflow(lambda: close(student.softmax(Z * 5 / largest), oracle.torch_softmax(Z * 5 / largest, -1)))):
-        result, warnings = probe.numpy_warnings(student.softmax, Z)
-        _no_warnings(warnings, what)
+    result, warnings = probe.numpy_warnings(student.softmax, Z)
+    with diagnose(lambda: explain_overflow(lambda: close(student.softmax(Z * 5 / largest), oracle.torch_softmax(Z * 5 / largest, -1)))), _judged_by_values(warnings):
         _finite(result, what)
         assert_close(result, oracle.torch_softmax(Z, -1), what,
                      tol=Tolerance(rtol=FLOAT64.rtol + 256 * oracle.EPS * largest, atol=FLOAT64.atol))
@@ -220,9 +245,8 @@ def test_log_softmax_stable_without_minus_infinity(student, probe, seed, n, k, l
     g = oracle.rng(seed)
     Z = np.vstack([_huge_logits(g, (n, k), largest), np.linspace(-largest, largest, k)[None, :]])
     what = "log_softmax at |logits| in the thousands"
-    with diagnose(lambda: explain_overflow(lambda: close(student.log_softmax(Z * 5 / largest, axis=axis), oracle.torch_log_softmax(Z * 5 / largest, axis)))):
-        result, warnings = probe.numpy_warnings(student.log_softmax, Z, axis=axis)
-        _no_warnings(warnings, what)
+    result, warnings = probe.numpy_warnings(student.log_softmax, Z, axis=axis)
+    with diagnose(lambda: explain_overflow(lambda: close(student.log_softmax(Z * 5 / largest, axis=axis), oracle.torch_log_softmax(Z * 5 / largest, axis)))), _judged_by_values(warnings):
         _finite(result, what)
         assert_close(result, oracle.torch_log_softmax(Z, axis), what, tol=oracle.scaled(2 * largest))
 
@@ -265,9 +289,8 @@ def test_softmax_cross_entropy_stable_at_large_logits(student, probe, seed, n, d
     X, y, W, b = _multiclass_problem(seed, n, d, k)
     W, b = _rescale_to(largest, X, W, b)
     what = "softmax_cross_entropy at |X W + b| in the thousands"
-    with diagnose(lambda: explain_overflow(lambda: close(student.softmax_cross_entropy(X, y, *_rescale_to(5.0, X, W, b))[0], oracle.torch_softmax_cross_entropy(X, y, *_rescale_to(5.0, X, W, b))[0]))):
-        result, warnings = probe.numpy_warnings(student.softmax_cross_entropy, X, y, W, b)
-        _no_warnings(warnings, what)
+    result, warnings = probe.numpy_warnings(student.softmax_cross_entropy, X, y, W, b)
+    with diagnose(lambda: explain_overflow(lambda: close(student.softmax_cross_entropy(X, y, *_rescale_to(5.0, X, W, b))[0], oracle.torch_softmax_cross_entropy(X, y, *_rescale_to(5.0, X, W, b))[0]))), _judged_by_values(warnings):
         _finite(result, what)
         _check_against_oracle(result, oracle.torch_softmax_cross_entropy(X, y, W, b), X, W, b, what)
 
@@ -344,9 +367,8 @@ def test_mlp_loss_stable_at_large_logits(student, probe, seed, n, d, h, k, large
     assume(np.max(hidden) > 0.1)
     params["W2"], params["b2"] = _rescale_to(largest, hidden, params["W2"], params["b2"])
     what = "mlp_loss at |logits| in the thousands"
-    with diagnose(lambda: explain_overflow(lambda: close(student.mlp_loss(X, y, _moderate(params, hidden))[0], oracle.torch_mlp(X, y, _moderate(params, hidden))[0]))):
-        result, warnings = probe.numpy_warnings(student.mlp_loss, X, y, params)
-        _no_warnings(warnings, what)
+    result, warnings = probe.numpy_warnings(student.mlp_loss, X, y, params)
+    with diagnose(lambda: explain_overflow(lambda: close(student.mlp_loss(X, y, _moderate(params, hidden))[0], oracle.torch_mlp(X, y, _moderate(params, hidden))[0]))), _judged_by_values(warnings):
         _finite(result, what)
         _check_mlp(result, oracle.torch_mlp(X, y, params), X, params, what)
 
