@@ -5,11 +5,9 @@ code: the `student` fixture talks to a sandboxed worker (autograder.sandbox).
 """
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import importlib.util
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -21,15 +19,9 @@ from autograder.course import records
 from autograder.course.model import Assignment, Course
 from autograder.course.overrides import limit_override
 from autograder.course.reader import load_course
-from autograder.errors import GraderFault
 from autograder.harness.diagnosis import diagnosis_of
+from autograder.harness.outcomes import classify, notes, stable
 from autograder.pipeline.score import feedback_level
-from autograder.sandbox.errors import (
-    StudentError,
-    StudentTimeout,
-    SubmissionRejected,
-    WorkerCrashed,
-)
 from autograder.sandbox.isolation import detect_isolation
 from autograder.sandbox.probe import Probe
 from autograder.sandbox.resources import limit_trusted_memory
@@ -37,7 +29,6 @@ from autograder.sandbox.remote import StudentModule
 from autograder.sandbox.session import CallLimits, Session
 from autograder.sandbox.worker import WorkerSpec
 
-GRADER_FAULTS = (NameError, ImportError, SyntaxError, UnboundLocalError, GraderFault)
 STATE_KEY = pytest.StashKey["GradingState"]()
 
 
@@ -241,101 +232,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         state.session.begin_test()
 
 
-def _notes(error: BaseException) -> str:
-    notes = getattr(error, "__notes__", None) or []
-    return "\n".join(str(n) for n in notes if "Falsifying" in str(n) or "example" in str(n).lower() or "=" in str(n))[:4000]
-
-
-def _first_leaf(error: BaseException) -> BaseException:
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
-    return error
-
-
-def _stable(text: str) -> str:
-    """Drop memory addresses, so the same run gives the same feedback."""
-    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
-
-
 def _hides_student_text(state: GradingState, test_id: str) -> bool:
     """Hidden tests show no student-controlled text (it can carry the hidden inputs out)."""
     group = state.assignment.group_for(test_id)
     return (group is None or group.visibility != "public") and feedback_level(state.assignment, group) != "full"
-
-
-BUILTIN_EXCEPTIONS = frozenset(name for name, value in vars(builtins).items()
-                               if isinstance(value, type) and issubclass(value, BaseException))
-RUNTIME_EXCEPTIONS = frozenset({"ForbiddenCallError", "ForbiddenImportError", "RefusedOperation", "UnsupportedValue"})
-_QUOTED = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
-_STUDENT_OBJECT = re.compile(r"<student [^<>]{0,200}object>")
-_STUDENT_FRAME = re.compile(r'File "([\w.-]{1,80}\.py)", line (\d{1,6})')
-
-
-def redact(text: str) -> str:
-    """Student-controlled text out of a hidden test's message: quoted strings and object type names."""
-    return _STUDENT_OBJECT.sub("<student object>", _QUOTED.sub("'…'", text))
-
-
-def _where(trace: str) -> str:
-    """' (at file.py:LINE)': the innermost frame of the student's own files in their traceback, if any."""
-    frames = _STUDENT_FRAME.findall(trace or "")
-    return f" (at {frames[-1][0]}:{frames[-1][1]})" if frames else ""
-
-
-def classify(error: BaseException, phase: str, hidden: bool = False) -> tuple[str, str, str]:
-    """(status, message, traceback) for an exception raised by a grading test.
-
-    For hidden tests (`hidden`), no student-controlled text passes: an exception the student's
-    code raised shows as its built-in type and the student's own file:line, nothing else.
-    """
-    status, message, trace = _classify(error, phase, hidden)
-    if hidden:
-        message, trace = redact(message), ""
-    return status, _stable(message), _stable(trace)
-
-
-def _classify(error: BaseException, phase: str, hidden: bool = False) -> tuple[str, str, str]:
-    from hypothesis.errors import Flaky, HypothesisException
-
-    leaf = _first_leaf(error)
-    if isinstance(leaf, SubmissionRejected):
-        return records.ERROR, f"the submission could not be loaded: {leaf}", ""
-    if isinstance(leaf, StudentError):
-        if hidden and leaf.from_worker:
-            known = leaf.type_name in BUILTIN_EXCEPTIONS or leaf.type_name in RUNTIME_EXCEPTIONS
-            kind = leaf.type_name if known else "an exception of a class your code defines"
-            return records.ERROR, f"your code raised {kind}{_where(leaf.traceback)}", ""
-        return records.ERROR, f"your code raised {leaf.type_name}: {leaf.message}", leaf.traceback
-    if isinstance(leaf, StudentTimeout):
-        return records.TIMEOUT, str(leaf), ""
-    if isinstance(leaf, WorkerCrashed):
-        return records.CRASHED, str(leaf), ""
-    if isinstance(leaf, MemoryError):  # the trusted process's own cap: what the submission sent filled it
-        return records.FAILED, ("the grader ran out of memory holding what your code returned or passed to the "
-                                "grader's functions"), ""
-    if isinstance(leaf, Flaky):
-        return records.FAILED, "the same inputs gave different results on a second run (is your code deterministic?)", ""
-    if isinstance(leaf, AssertionError):
-        return records.FAILED, _student_safe(str(leaf)[:4000]) or "assertion failed", ""
-    if type(leaf).__name__ == "Failed" and "DID NOT RAISE" in str(leaf):  # pytest.raises(StudentError) in a suite
-        return records.FAILED, "the call should have raised an exception, but it returned normally", ""
-    if isinstance(leaf, (HypothesisException, *GRADER_FAULTS)) or phase != "call":
-        return records.GRADER_ERROR, f"grading test fault ({type(leaf).__name__}: {str(leaf)[:500]}); staff will rerun", ""
-    if hidden:
-        return records.FAILED, f"the returned value could not be used ({type(leaf).__name__})", ""
-    return records.FAILED, _student_safe(f"the returned value could not be used: {type(leaf).__name__}: {str(leaf)[:2000]}"), ""
-
-
-_INTERNAL_NAMES = [(re.compile(r"<class '?autograder\.[\w.]*StudentError'?>|\bautograder\.boundary\.StudentError\b|\bStudentError\b"),
-                    "an exception"), (re.compile(r"\bautograder\.[\w.]+"), "the grader")]
-
-
-def _student_safe(message: str) -> str:
-    """A failure message without the grader's own class and module names (a suite that
-    checked `pytest.raises(StudentError)` would otherwise show them to a student)."""
-    for pattern, replacement in _INTERNAL_NAMES:
-        message = pattern.sub(replacement, message)
-    return message
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -367,7 +267,7 @@ def _outcome(state: GradingState, item: pytest.Item, call: pytest.CallInfo, repo
     if report.failed and call.excinfo is not None:
         status, message, trace = classify(call.excinfo.value, call.when, hidden=_hides_student_text(state, test_id))
         diagnosis = diagnosis_of(call.excinfo.value) if status in (records.FAILED, records.ERROR) else ""
-        return records.TestOutcome(test_id, status, message, _stable(_notes(call.excinfo.value)), trace, duration,
+        return records.TestOutcome(test_id, status, message, stable(notes(call.excinfo.value)), trace, duration,
                                    diagnosis=diagnosis)
     if report.failed:
         return records.TestOutcome(test_id, records.GRADER_ERROR, str(report.longrepr)[:500], duration=duration)

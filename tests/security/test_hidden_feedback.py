@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from autograder.course import records
-from autograder.harness.plugin import classify, redact
+from autograder.harness.outcomes import classify, redact
 from autograder.sandbox.errors import StudentError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import ctypes
 import subprocess
 import sys
 import textwrap
@@ -147,7 +146,7 @@ def test_trusted_process_memory_cap_fails_the_test_not_the_batch():
     code = textwrap.dedent('''
         import numpy as np
         from autograder.sandbox.resources import limit_trusted_memory
-        from autograder.harness.plugin import classify
+        from autograder.harness.outcomes import classify
         assert limit_trusted_memory(256)
         try:
             kept = [np.ones(32 << 20) for _ in range(4)]  # 1 GiB held by the trusted side

@@ -7,7 +7,6 @@ the reply to a later call. Nested callbacks work.
 """
 from __future__ import annotations
 
-import json
 import os
 import textwrap
 import threading
@@ -21,7 +20,7 @@ from hypothesis import strategies as st
 from autograder.course import records
 from autograder.errors import GraderFault
 from autograder.harness.compare import assert_close
-from autograder.harness.plugin import classify
+from autograder.harness.outcomes import classify
 from autograder.runtime.protocol import Channel, Encoder
 from autograder.sandbox.errors import StudentError
 from autograder.sandbox.remote import StudentModule
