@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import resource
 import sys
+import types
 import warnings
 from typing import Any, Callable
 
@@ -53,6 +54,22 @@ def _aten_name(name: str) -> str:
     return f"{parts[0]}::{parts[1]}" if len(parts) > 1 else name
 
 
+_TRUSTED: dict[str, Callable] = {}
+
+
+def keep_trusted_copies() -> None:
+    """Before the guard: private copies of the autograd entry points the instruments call. The guard
+    disarms a forbidden function in place (its code object), so an assignment may forbid
+    torch.autograd.grad to student code while the grader's autograd probe still differentiates."""
+    import torch
+
+    original = torch.autograd.grad
+    copy = types.FunctionType(original.__code__, original.__globals__, original.__name__, original.__defaults__,
+                              original.__closure__)
+    copy.__kwdefaults__ = original.__kwdefaults__
+    _TRUSTED["grad"] = copy
+
+
 def autograd(function: Callable, args: list, kwargs: dict, wrt: list[int], cotangents: Any,
              extra: tuple = ()) -> tuple[Any, list]:
     """Outputs of function(*args) and the gradients of <outputs, cotangents> w.r.t. args[wrt]
@@ -77,7 +94,8 @@ def autograd(function: Callable, args: list, kwargs: dict, wrt: list[int], cotan
         if not pairs:
             grads = [None] * len(inputs)
         else:
-            grads = torch.autograd.grad([o for o, _ in pairs], inputs, [c.to(o.dtype) for o, c in pairs], allow_unused=True)
+            grad = _TRUSTED.get("grad", torch.autograd.grad)
+            grads = grad([o for o, _ in pairs], inputs, [c.to(o.dtype) for o, c in pairs], allow_unused=True)
     detached = [o.detach() if isinstance(o, torch.Tensor) else o for o in flat_out]
     outputs = type(outputs)(detached) if isinstance(outputs, (list, tuple)) else detached[0]
     return outputs, [None if g is None else g.detach() for g in grads]

@@ -287,6 +287,10 @@ def run(config: dict) -> None:
         if config.get("forbidden_calls"):
             from .guard import install_guard
 
+            if "torch" in sys.modules:
+                from . import instruments
+
+                instruments.keep_trusted_copies()
             install_guard(config["forbidden_calls"])
         disarmed = []
         if config.get("forbidden_ops") and "torch" in sys.modules:
