@@ -169,7 +169,7 @@ OP_DISPATCH_KEYS = ("CPU", "CUDA", "Meta", "CompositeImplicitAutograd", "Composi
 
 
 def forbidden_op_names(patterns: list[str]) -> list[str]:
-    """Every registered aten operator overload whose name matches a grading.yaml `forbidden.ops` pattern
+    """Every registered operator overload (aten, c10d, ...) whose name matches a grading.yaml `forbidden.ops` pattern
     ('aten::_fused_*' matches 'aten::_fused_adam_' and its overloads 'aten::_fused_adam_.tensor_lr').
     Backward kernels are left to the op trace: the worker's own autograd instruments run them (a05's
     "no autograd in a manual gradient" rule is judged per call by the trace and the guard)."""
@@ -196,12 +196,15 @@ def disarm_ops(patterns: list[str]) -> list[str]:
     import torch
 
     names = forbidden_op_names(patterns)
-    library = torch.library.Library("aten", "IMPL")  # noqa: F841  (kept alive by the closure below)
+    libraries: dict[str, object] = {}  # one per namespace (aten, c10d, ...), kept alive by the closure below
     done = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "overriding a previously registered kernel": that is the point
         for name in names:
-            overload = name.split("::", 1)[1]
+            namespace, overload = name.split("::", 1)
+            if namespace not in libraries:
+                libraries[namespace] = torch.library.Library(namespace, "IMPL")
+            library = libraries[namespace]
             raiser = _op_raiser(name)
             registered = False
             for key in OP_DISPATCH_KEYS:
@@ -214,7 +217,7 @@ def disarm_ops(patterns: list[str]) -> list[str]:
                 done.append(name)
 
     def keep() -> object:
-        return library
+        return libraries
 
     _KEEP.append(keep)
     return done

@@ -86,6 +86,9 @@ TRICKS = {
     "all_to_all": lambda: dist.all_to_all([_t()] * dist.get_world_size(), [_t()] * dist.get_world_size()),
     "functional all_reduce": lambda: importlib.import_module("torch.distributed._functional_collectives").all_reduce(_t(), "sum", [0, 1]),
     "autograd-aware all_reduce": lambda: importlib.import_module("torch.distributed.nn.functional").all_reduce(_t()),
+    "ProcessGroup.allreduce (C++ method)": lambda: dist.group.WORLD.allreduce([_t()]).wait(),
+    "ProcessGroup.allgather (C++ method)": lambda: dist.group.WORLD.allgather([[_t(), _t()]], [_t()]).wait(),
+    "ProcessGroup.broadcast (C++ method)": lambda: dist.group.WORLD.broadcast([_t()]).wait(),
 }
 
 def outcomes():
@@ -126,6 +129,7 @@ def spec_for(tmp_path, pool, course, source, name="spy"):
     (folder / "spy.py").write_text(textwrap.dedent(source))
     a09 = course.assignment("a09")
     return WorkerSpec(submission_dir=folder, module="spy", preload=a09.preload, forbidden_calls=a09.forbidden.calls,
+                      forbidden_ops=a09.forbidden.ops,
                       limits=a09.limits, assignment="a09", zygote=str(pool.directory / "zygote.sock"))
 
 
