@@ -6,6 +6,7 @@ It imports nothing of the grader but this runtime package, and knows no grader s
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import operator
@@ -14,6 +15,7 @@ import sys
 import traceback
 from typing import Any
 
+from .contract import EMPTY_DICT_NODE, WorkerConfig
 from .protocol import Channel, Decoder, Encoder, NotEncodable, ProtocolViolation
 
 OPERATORS = {
@@ -50,9 +52,10 @@ def _safe_str(error: BaseException) -> str:
 
 
 class Server:
-    def __init__(self, config: dict):
+    def __init__(self, config: WorkerConfig, module_file: str):
         self.config = config
-        self.channel = Channel(*config["fds"])
+        self.module_file = module_file
+        self.channel = Channel(*config.fds)
         self.handles: dict[int, Any] = {}
         self.next_handle = 1
         self.module: Any = None
@@ -162,7 +165,7 @@ class Server:
             if op == "call":
                 function = self.target(header, buffers)
                 args = self.decode(header.get("args", []), buffers)
-                kwargs = self.decode(header.get("kwargs", {"$": "dict", "k": [], "v": []}), buffers)
+                kwargs = self.decode(header.get("kwargs", EMPTY_DICT_NODE), buffers)
                 result = function(*args, **kwargs)
                 self.send_value("ok", result)
             elif op == "getattr":
@@ -178,12 +181,8 @@ class Server:
                 self.send_value("ok", function(*self.decode(header.get("args", []), buffers)))
             elif op == "probe":
                 self.run_probe(header, buffers)
-            elif op == "release":
-                self.send_value("ok", None)
             elif op == "names":
                 self.send_value("ok", sorted(n for n in vars(self.module) if not n.startswith("_")))
-            elif op == "ping":
-                self.send_value("ok", os.getpid())
             else:
                 raise ProtocolViolation(f"unknown request {op!r}")
         except ProtocolViolation as error:
@@ -193,15 +192,15 @@ class Server:
         except KeyboardInterrupt:
             self.send_error("KeyboardInterrupt", "student code raised KeyboardInterrupt", "")
         except BaseException as error:
-            self.send_error(type(error).__name__, _safe_str(error), _student_traceback(error, self.config["module_file"]))
+            self.send_error(type(error).__name__, _safe_str(error), _student_traceback(error, self.module_file))
 
     def run_probe(self, header: dict, buffers: list[bytes]) -> None:
         from . import instruments
 
         function = self.target(header, buffers)
         args = self.decode(header.get("args", []), buffers)
-        kwargs = self.decode(header.get("kwargs", {"$": "dict", "k": [], "v": []}), buffers)
-        options = self.decode(header.get("options", {"$": "dict", "k": [], "v": []}), buffers)
+        kwargs = self.decode(header.get("kwargs", EMPTY_DICT_NODE), buffers)
+        options = self.decode(header.get("options", EMPTY_DICT_NODE), buffers)
         name = header.get("probe")
         if name == "op_trace":
             result, data = instruments.op_trace(lambda: function(*args, **kwargs))
@@ -222,10 +221,10 @@ class Server:
     # ---------------------------------------------------------------- start-up
     def import_submission(self) -> None:
         config = self.config
-        sys.path.insert(0, config["submission_dir"])
-        spec = importlib.util.spec_from_file_location(config["module"], config["module_file"])
+        sys.path.insert(0, config.submission_dir)
+        spec = importlib.util.spec_from_file_location(config.module, self.module_file)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[config["module"]] = module
+        sys.modules[config.module] = module
         spec.loader.exec_module(module)
         self.module = module
 
@@ -237,7 +236,7 @@ class Server:
             return
         except BaseException as error:
             self.send_error(type(error).__name__, f"importing the module failed: {_safe_str(error)}",
-                            _student_traceback(error, self.config["module_file"]))
+                            _student_traceback(error, self.module_file))
             return
         self.send_value("ok", {"pid": os.getpid()})
         while True:
@@ -278,47 +277,48 @@ def device_environment(*, probe_cuda: bool = True) -> dict[str, str]:
     return {}
 
 
-def run(config: dict) -> None:
+def run(raw: dict) -> None:
     """Guard, isolate, report the measures, then import the submission and serve; never returns."""
-    channel = Channel(*config["fds"])
+    config = WorkerConfig.from_dict(raw)
+    channel = Channel(*config.fds)
     try:
-        if config.get("rank"):  # one rank of a group (autograder.sandbox.ranks): imported now, the sandbox hides this package
+        if config.rank:  # one rank of a group (autograder.sandbox.ranks): imported now, the sandbox hides this package
             from .ranks import join_process_group
-        if config.get("forbidden_calls"):
+        if config.forbidden_calls:
             from .guard import install_guard
 
             if "torch" in sys.modules:
                 from . import instruments
 
                 instruments.keep_trusted_copies()
-            install_guard(config["forbidden_calls"])
+            install_guard(list(config.forbidden_calls))
         disarmed = []
-        if config.get("forbidden_ops") and "torch" in sys.modules:
+        if config.forbidden_ops and "torch" in sys.modules:
             from .guard import disarm_ops
 
-            disarmed = disarm_ops(config["forbidden_ops"])
+            disarmed = disarm_ops(list(config.forbidden_ops))
         from .isolation import isolate, working_paths
 
-        plan = config.get("isolation") or {"mode": "none", "submission_dir": config["submission_dir"]}
+        plan = dataclasses.asdict(config.isolation)
         measures = isolate(plan)
         measures["disarmed_ops"] = len(disarmed)
-        if config.get("rank"):  # join the group's process group before any student code loads
-            measures["rank_group"] = join_process_group(config["rank"])
+        if config.rank:  # join the group's process group before any student code loads
+            measures["rank_group"] = join_process_group(config.rank)
     except BaseException as error:  # before any student code: the grader's or the machine's fault
         channel.send({"error": {"type": "IsolationFailed", "message": f"{type(error).__name__}: {error}"[:2000],
                                 "traceback": ""}}, [])
         os._exit(0)
     submission, temporary = working_paths(plan)
     os.environ.clear()
-    os.environ.update(config.get("environment", {}), HOME=submission, TMPDIR=temporary)
+    os.environ.update(config.environment, HOME=submission, TMPDIR=temporary)
     os.environ.update(device_environment())
-    config = dict(config, submission_dir=submission, module_file=os.path.join(submission, config["module"] + ".py"))
+    config = dataclasses.replace(config, submission_dir=submission)
     os.chdir(submission)
-    if config.get("allowed_imports") is not None:
+    if config.allowed_imports is not None:
         from .imports import install
 
-        install(config["allowed_imports"], config.get("forbidden_imports", []), submission, config.get("assignment", ""))
-    if config.get("seccomp", True):
+        install(list(config.allowed_imports), list(config.forbidden_imports), submission, config.assignment)
+    if config.seccomp:
         from .seccomp import install as install_seccomp
 
         try:
@@ -328,13 +328,13 @@ def run(config: dict) -> None:
         measures["seccomp"] = installed["seccomp"]
         if "seccomp_note" in installed:
             measures.setdefault("notes", []).append(installed["seccomp_note"])
-    if config.get("audit", True):
+    if config.audit:
         from .audit import install as install_audit_hook
 
         install_audit_hook(submission)  # last: nothing of the runtime's own set-up is refused
         measures["audit_hook"] = True
     channel.send({"isolated": measures}, [])
-    server = Server(config)
+    server = Server(config, os.path.join(submission, config.module + ".py"))
     server.serve()
     try:
         sys.stdout.flush()
@@ -346,7 +346,7 @@ def run(config: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv if argv is None else argv
     config = json.loads(argv[1])
-    preload(config.get("preload", []))
+    preload(list(config.get("preload", [])))
     run(config)
 
 

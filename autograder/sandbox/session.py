@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from autograder.errors import GraderFault
+from autograder.runtime.contract import EMPTY_DICT_NODE
 from autograder.runtime.protocol import (
     Decoder,
     Encoder,
@@ -299,7 +300,7 @@ class Session:
                 raise ProtocolViolation("callback to an unknown function")
             try:
                 args = self._decode(header.get("args", []), buffers, self.generation)
-                kwargs = self._decode(header.get("kwargs", {"$": "dict", "k": [], "v": []}), buffers, self.generation)
+                kwargs = self._decode(header.get("kwargs", EMPTY_DICT_NODE), buffers, self.generation)
             except StudentError as error:
                 raise ProtocolViolation(error.message) from None
             if not isinstance(args, list) or not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
