@@ -22,3 +22,17 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 900):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="module")
+def language_surface_open():
+    """Grading with the static allow-list opened (AUTOGRADER_LANGUAGE_SURFACE=open) for one module:
+    for tests of what the run-time layers do with code the allow-list would refuse before it runs
+    (hangs, exits, imports hidden from the scan). tests/security checks the allow-list itself."""
+    previous = os.environ.get("AUTOGRADER_LANGUAGE_SURFACE")
+    os.environ["AUTOGRADER_LANGUAGE_SURFACE"] = "open"
+    yield
+    if previous is None:
+        os.environ.pop("AUTOGRADER_LANGUAGE_SURFACE", None)
+    else:
+        os.environ["AUTOGRADER_LANGUAGE_SURFACE"] = previous

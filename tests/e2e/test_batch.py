@@ -48,6 +48,8 @@ BROKEN = {
     "b05_empty": "",
     "b06_missing_counter": GOOD.split("class Counter")[0],
 }
+# The hostile entries must reach the worker: the batch is about surviving what they do at run time.
+pytestmark = pytest.mark.usefixtures("language_surface_open")
 HOSTILE_FIXTURES = TOY_COURSE.parent / "hostile"  # honest double and Counter (16 points), a hostile apply or import
 HOSTILE = {f"h_{name}": (HOSTILE_FIXTURES / name / "toy.py").read_text()
            for name in ("infinite_loop", "os_exit", "fork_bomb", "kill_parent", "read_hidden", "forge_results", "segfault")}
@@ -102,20 +104,6 @@ def gradebook(cli, out: Path) -> str:
     completed = cli("--config", CONFIG, "report", "a99", str(out))
     assert completed.returncode == 0, completed.stderr + completed.stdout
     return (out / "gradebook.csv").read_text()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def run_time_layers_only():
-    """The hostile entries must reach the worker: the batch is about surviving what they do at run
-    time (hangs, exits, fork bombs, segfaults), so the static allow-list, which would refuse most of
-    them before they run, is opened here (tests/security checks it refuses them)."""
-    previous = os.environ.get("AUTOGRADER_LANGUAGE_SURFACE")
-    os.environ["AUTOGRADER_LANGUAGE_SURFACE"] = "open"
-    yield
-    if previous is None:
-        os.environ.pop("AUTOGRADER_LANGUAGE_SURFACE")
-    else:
-        os.environ["AUTOGRADER_LANGUAGE_SURFACE"] = previous
 
 
 @pytest.fixture(scope="module")

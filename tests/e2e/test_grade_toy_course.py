@@ -1,7 +1,10 @@
 """`autograder grade` end to end on the toy course: real CLI, real worker processes, real files."""
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -10,6 +13,9 @@ import pytest
 from autograder.course.records import RESULT_SCHEMA
 
 from ..conftest import TOY_COURSE
+
+# The toy course's subs hang, exit and hide imports at run time: the run-time layers are under test.
+pytestmark = pytest.mark.usefixtures("language_surface_open")
 
 CONFIG = str(TOY_COURSE / "grading.yaml")
 REFERENCE = TOY_COURSE / "solutions" / "a99_toy"
@@ -185,9 +191,20 @@ def test_an_import_hidden_from_the_static_scan_is_refused_at_run_time(cli, tmp_p
     tests = {t["name"]: t for t in result(tmp_path, "sneaky_import")["tests"]}
     double = tests["test_double_matches_reference"]
     assert double["status"] == "error"
-    assert "ForbiddenImportError: importing torch is not allowed in a99_toy" in double["feedback"]
+    assert "ForbiddenImportError" in double["feedback"]  # a hidden test: the type and the line, never a message
+    assert "toy.py:" in double["feedback"]
     assert tests["test_apply_calls_back"]["status"] == "passed"  # __import__ of the standard library is fine
     assert result(tmp_path, "sneaky_import")["score"] == 10
+
+
+def test_the_allow_list_refuses_a_hidden_import_before_it_runs(tmp_path):
+    """With the language surface in force (the default), the same trick never runs: refused, naming the line."""
+    completed = subprocess.run([sys.executable, "-m", "autograder", "--config", str(CONFIG), "grade", "a99",
+                                str(SUBS / "sneaky_import"), "--out", str(tmp_path)], capture_output=True, text=True,
+                               timeout=600, env={k: v for k, v in os.environ.items() if k != "AUTOGRADER_LANGUAGE_SURFACE"})
+    assert completed.returncode == 0, completed.stderr
+    refused = result(tmp_path, "sneaky_import")
+    assert refused["status"] == "rejected" and "toy.py, line" in refused["reason"] and "importlib" in refused["reason"]
 
 
 def test_command_line_limit_beats_the_environment_and_the_file(cli, tmp_path, monkeypatch):
