@@ -138,8 +138,8 @@ class Cluster:
 
     partition: str = ""
     account: str = ""
-    time: str = "1:00:00"       # per array task (one shard), as sbatch --time takes it
-    memory: str = "8G"          # per array task, sbatch --mem
+    time: str = ""              # per array task (one shard), as sbatch --time takes it, e.g. "2:00:00"
+    memory: str = ""            # per array task, sbatch --mem, e.g. 16G
     cpus: int = 2               # per array task: sbatch --cpus-per-task and the task's `grade -j`
     gres: str = ""              # e.g. gpu:1 for `grade --device cuda`
     shard_size: int = 8         # submissions per array task

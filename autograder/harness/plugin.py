@@ -22,7 +22,7 @@ from autograder.course.overrides import limit_override
 from autograder.course.reader import load_course
 from autograder.errors import GraderFault
 from autograder.harness.diagnosis import diagnosis_of
-from autograder.pipeline.pytest_run import test_device
+from autograder.pipeline.pytest_run import device_of_test
 from autograder.pipeline.score import feedback_level
 from autograder.sandbox.errors import (
     StudentError,
@@ -125,7 +125,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if state.visibility == "public" and (group is None or group.visibility != "public"):
             deselected.append(item)
             continue
-        if state.device and test_device(test_id) != state.device:
+        if state.device and device_of_test(test_id) != state.device:
             deselected.append(item)
             continue
         selected.append(item)

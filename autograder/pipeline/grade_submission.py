@@ -20,7 +20,7 @@ from autograder.course.reader import check_suite_coverage
 from autograder.errors import ConfigError, IntakeError
 from autograder.pipeline.intake import stage_submission
 from autograder.pipeline.results import environment_versions, suite_hash, suite_version
-from autograder.pipeline.pytest_run import test_device
+from autograder.pipeline.pytest_run import device_of_test
 from autograder.pipeline.run import RunRequest, list_tests, run_suite
 from autograder.pipeline.scan import check_submission
 from autograder.pipeline.score import score_tests, submission_status, total
@@ -121,7 +121,10 @@ def make_context(course: Course, assignment: Assignment, out: Path, **options) -
         raise ConfigError(problems[0] + more)
     part = options.pop("part", "")
     if part:  # a device-tagged partial result: only the tests parametrized for that device
-        test_ids = [test_id for test_id in test_ids if test_device(test_id) == part]
+        test_ids = [test_id for test_id in test_ids if device_of_test(test_id) == part]
+        if not test_ids:
+            raise ConfigError(f"{course.path}: {assignment.id} has no tests parametrized for {part} (its devices: "
+                              f"{', '.join(assignment.devices)}); --device {part} would grade nothing")
         options.setdefault("device", part)
     return GradeContext(course=course, assignment=assignment, test_ids=tuple(test_ids),
                         suite_hash=suite_hash(course, assignment), out=out, part=part,

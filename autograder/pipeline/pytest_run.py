@@ -44,7 +44,7 @@ def pytest_arguments(request: RunRequest) -> list[str]:
     return args
 
 
-def test_device(test_id: str) -> str:
+def device_of_test(test_id: str) -> str:
     """The device a test id is parametrized for ("cuda" in `test_x[cuda-3]`), or "" for none."""
     params = test_id.rsplit("[", 1)[1].rstrip("]") if test_id.endswith("]") and "[" in test_id else ""
     for device in ("cuda", "cpu"):
