@@ -34,8 +34,8 @@ def _read_folder(folder: Path) -> list[Located]:
     return found
 
 
-def main(*, results: list[str], out: str, stream=sys.stdout) -> int:
-    stream = SafeStream(stream)
+def main(*, results: list[str], out: str, stream=None) -> int:
+    stream = SafeStream(stream or sys.stdout)
     wholes: dict[str, Located] = {}
     parts: dict[str, list[Located]] = {}
     assignments = set()

@@ -22,8 +22,8 @@ def _result_of(out: Path, name: str, batch: Batch) -> records.SubmissionResult |
     return result if result.suite_hash == batch.suite_hash and result.part == batch.part else None
 
 
-def main(*, results: str, stream=sys.stdout) -> int:
-    stream = SafeStream(stream)
+def main(*, results: str, stream=None) -> int:
+    stream = SafeStream(stream or sys.stdout)
     out = Path(results)
     batch = Batch.load(out)
     if batch is None:
