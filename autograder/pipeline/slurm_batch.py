@@ -62,6 +62,7 @@ class SlurmBatch:
         self.poll = float(os.environ.get("AUTOGRADER_SLURM_POLL", poll_seconds))
         self.results: dict[str, records.SubmissionResult] = {}
         self.baseline: dict[str, tuple | None] = {}
+        self.watching: list[_Watched] = []
 
     # ------------------------------------------------------------------ results appearing
 
@@ -113,7 +114,14 @@ class SlurmBatch:
         for name in self.order:
             if name in self.results:
                 progress.finished(self.results[name], reused=True)
-        self._wait(batch, watched, progress)
+        try:
+            self._wait(batch, watched, progress)
+        except KeyboardInterrupt:
+            jobs = " ".join(sorted({shard.job.job_id for shard in self.watching}))
+            print(f"\ninterrupted: the array keeps running (job {jobs}); results written are kept; "
+                  f"`autograder status {self.out}` shows progress and the same command again waits for it "
+                  f"(`scancel {jobs}` stops it)", file=self.stream, flush=True)
+            raise
         progress.close()
         return [self.results[name] for name in self.order]
 
@@ -136,6 +144,7 @@ class SlurmBatch:
     def _wait(self, batch: Batch, watched: list[_Watched], progress: Progress) -> None:
         silent_polls = 0
         while watched:
+            self.watching = watched
             self._collect(watched, progress)
             states: dict[str, dict[str, str] | None] = {}
             ended: list[_Watched] = []
