@@ -104,6 +104,8 @@ def _cluster_options(grade: argparse.ArgumentParser) -> None:
 def _slurm_request(args: argparse.Namespace):
     from autograder.pipeline.slurm import SlurmRequest
 
+    if args.no_wait and args.executor != "slurm":
+        raise AutograderError("--no-wait submits a Slurm job array and returns: give it with --executor slurm")
     for name in ("cpus_per_task", "shard_size"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise AutograderError(f"--{name.replace('_', '-')} {getattr(args, name)}: must be 1 or more")
