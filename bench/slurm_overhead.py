@@ -34,6 +34,11 @@ def run(command: list[str], env: dict) -> float:
     return time.monotonic() - started
 
 
+def busy_seconds(out: Path) -> float:
+    """The time spent grading submissions (each result's duration_seconds), summed."""
+    return sum(json.loads(path.read_text())["duration_seconds"] for path in out.glob("*/result.json"))
+
+
 def scores(out: Path) -> dict[str, float]:
     return {path.parent.name: json.loads(path.read_text())["score"] for path in sorted(out.glob("*/result.json"))}
 
@@ -45,6 +50,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="local -j; the array runs jobs/cpus tasks at once")
     parser.add_argument("--cpus-per-task", type=int, default=1)
     parser.add_argument("--shard-size", type=int, default=5)
+    parser.add_argument("--array-first", action="store_true", help="run the array before local grading")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "slurm_a04_40.json"))
     args = parser.parse_args()
 
@@ -64,9 +70,14 @@ def main() -> None:
         count = len(EXAMPLES) * args.copies
         python = [sys.executable, "-m", "autograder", "grade", args.assignment, str(submissions)]
         load = os.getloadavg()
-        local = run(python + ["--out", str(scratch / "local"), "-j", str(args.jobs)], env)
-        array = run(python + ["--out", str(scratch / "array"), "--executor", "slurm", "--cpus-per-task",
-                              str(args.cpus_per_task), "--shard-size", str(args.shard_size), "--mem", "1G"], env)
+        ways = {"local": python + ["--out", str(scratch / "local"), "-j", str(args.jobs)],
+                "array": python + ["--out", str(scratch / "array"), "--executor", "slurm", "--cpus-per-task",
+                                   str(args.cpus_per_task), "--shard-size", str(args.shard_size), "--mem", "1G"]}
+        walls = {way: run(ways[way], env) for way in (["array", "local"] if args.array_first else ["local", "array"])}
+        local, array = walls["local"], walls["array"]
+        # Beyond grading: what the cores spent outside the submissions' own grading (wall x cores - busy), per
+        # submission; less sensitive than the walls to the machine's load changing between the two runs.
+        beyond = {way: (walls[way] * args.jobs - busy_seconds(scratch / way)) / count for way in walls}
         same = scores(scratch / "local") == scores(scratch / "array")
         tasks = -(-count // args.shard_size)
         record = {
@@ -75,7 +86,9 @@ def main() -> None:
             "submissions": count, "local_seconds": round(local, 1), "array_seconds": round(array, 1),
             "overhead_per_submission_seconds": round((array - local) / count, 2),
             "ratio_array_to_local": round(array / local, 3), "overhead_per_task_seconds": round((array - local) / tasks * (args.jobs // args.cpus_per_task), 1),
-            "identical_scores": same,
+            "identical_scores": same, "order": "array first" if args.array_first else "local first",
+            "beyond_grading_per_submission_seconds": {way: round(value, 2) for way, value in beyond.items()},
+            "array_extra_beyond_grading_per_submission_seconds": round(beyond["array"] - beyond["local"], 2),
             "machine": {"cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                                      if line.startswith("model name")), platform.processor()),
                         "cores": os.cpu_count(), "load_average_at_start": load,
