@@ -49,6 +49,7 @@ def slurm(tmp_path_factory):
         started = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, env=env, timeout=120)
         if started.returncode != 0:
             reason = f"the daemons did not start: {started.stderr.strip()[-800:]}"
+            subprocess.run(["bash", str(SCRIPT), "stop"], env=env, timeout=60)   # whatever did start
     if reason:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"Slurm is required under CI: {reason}")
