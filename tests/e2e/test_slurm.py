@@ -157,11 +157,12 @@ def test_no_wait_returns_the_job_id_and_status_follows_it(slurm, tmp_path):
     assert f"submitted: job {job_id}" in submitted.stdout
     status = autograder(slurm, "status", str(out))
     assert status.returncode == 0 and "a04_optimizers: " in status.stdout, status.stdout + status.stderr
+    done = "1/1 graded, 0 grader error(s), 0 array task(s) queued or running"   # the result, then the task's end
     deadline = time.monotonic() + 300
-    while "1/1 graded" not in status.stdout and time.monotonic() < deadline:
+    while done not in status.stdout and time.monotonic() < deadline:
         time.sleep(1)
         status = autograder(slurm, "status", str(out))
-    assert "1/1 graded, 0 grader error(s), 0 array task(s) queued or running" in status.stdout, status.stdout
+    assert done in status.stdout, status.stdout
 
 
 def test_sbatch_refusing_the_array_is_one_line(slurm, tmp_path):
