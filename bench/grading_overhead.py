@@ -173,7 +173,7 @@ def protocol_and_sandbox(calls: int = 2000, starts: int = 10) -> dict:
     from autograder.sandbox.session import CallLimits, Session
     from autograder.sandbox.remote import StudentModule
     from autograder.pipeline.warm_pool import WarmPool
-    from autograder.sandbox.isolation import Isolation
+    from autograder.runtime.contract import IsolationMeasures
     from autograder.sandbox.worker import WorkerProcess, WorkerSpec
 
     folder = Path(tempfile.mkdtemp(prefix="bench-echo-"))
@@ -184,7 +184,7 @@ def protocol_and_sandbox(calls: int = 2000, starts: int = 10) -> dict:
         zygote = str(pool.directory / "zygote.sock")
         for way, socket_path in (("warm", zygote), ("fresh", None)):
             for mode in ("root", "userns", "none"):
-                isolation = Isolation(mode=mode)
+                isolation = IsolationMeasures(mode=mode)
                 spec = WorkerSpec(folder, "echo", preload=("numpy",), zygote=socket_path)
                 times = []
                 for _ in range(starts):

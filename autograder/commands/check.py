@@ -8,6 +8,7 @@ from pathlib import Path
 
 from autograder.course import records
 from autograder.course.reader import load_course
+from autograder.pipeline.feedback import group_body, group_heading, points, task_line, tasks_of
 from autograder.pipeline.grade_submission import grade_one, make_context
 from autograder.pipeline.package import default_copy, graded_copy
 
@@ -31,19 +32,20 @@ def main(*, assignment: str, path: str | None = None, config: str | None = None,
     print(f"{target.id}: public tests on {source}", file=stream)
     if result.reason:
         print(f"  note: {result.reason}", file=stream)
-    for group in target.tests:
-        tests = [t for t in result.tests if t.group == group.name]
-        if not tests:
+    tasks = tasks_of(result, [g.name for g in target.tests])
+    print("", file=stream)
+    for task in tasks:
+        print(f"  {task_line(task)}", file=stream)
+    for task in tasks:
+        if task.not_started:
             continue
-        earned = sum(t.score for t in tests)
-        print(f"\n{group.name}  ({earned:g}/{sum(t.max_score for t in tests):g} points)", file=stream)
-        for test in tests:
-            print(f"  {STATUS_MARK[test.status]:<6} {test.name}", file=stream)
-            if test.feedback:
-                for line in test.feedback.splitlines()[:40]:
-                    print(f"         {line}", file=stream)
+        for group in task.failed_groups:
+            print(f"\n{group_heading(group)}", file=stream)
+            for line in group_body(group):
+                for part in line.splitlines()[:40]:
+                    print(f"  {part}", file=stream)
     public_max = sum(t.max_score for t in result.tests)
-    print(f"\npublic tests: {result.score:g}/{public_max:g} points "
+    print(f"\npublic tests: {points(result.score)}/{points(public_max)} points "
           f"({sum(t.status == records.PASSED for t in result.tests)}/{len(result.tests)} passed). "
           "Hidden tests grade more cases after you submit.", file=stream)
     return 0 if result.tests and all(t.status == records.PASSED for t in result.tests) else 1

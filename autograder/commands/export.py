@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 from autograder.course.model import Assignment, Course
-from autograder.course.reader import load_course
+from autograder.course.reader import SUITE_FILE, load_course
 from autograder.errors import AutograderError
 from autograder.pipeline.package import write_zip
 
@@ -64,6 +64,10 @@ def bundle_files(course: Course, assignment: Assignment) -> dict[str, tuple[byte
         "run_autograder": (RUN_AUTOGRADER.format(assignment=assignment.id).encode(), True),
         "grading.yaml": (course.path.read_bytes(), False),
     }
+    for other in course.assignments.values():  # grading.yaml is validated whole: every suite's group file
+        groups = course.suite_dir(other) / SUITE_FILE
+        if groups.is_file():
+            files[groups.relative_to(course.root).as_posix()] = (groups.read_bytes(), False)
     pyproject = package.parent / "pyproject.toml"
     if pyproject.is_file():
         files["pyproject.toml"] = (pyproject.read_bytes(), False)

@@ -21,6 +21,7 @@ from autograder.course.late import SubmissionTimes
 from autograder.course.model import Assignment
 from autograder.course.reader import load_course
 from autograder.errors import AutograderError, ExitCode, IntakeError
+from autograder.pipeline.feedback import points
 from autograder.pipeline.grade_submission import (
     GradeContext,
     _rejected,
@@ -75,7 +76,8 @@ def _is_folder_of_submissions(folder: Path, assignment: Assignment) -> bool:
     return sum(1 for entry in folder.iterdir() if _looks_like_submission(entry)) >= 2
 
 
-def expand_submissions(arguments: list[str], assignment: Assignment, out: Path) -> list[tuple[str, Path]]:
+def expand_submissions(arguments: list[str], assignment: Assignment, out: Path,
+                       refused: list[str] | None = None) -> list[tuple[str, Path]]:
     """(student id, path) per submission: NAME=PATH, a submission, or a folder of them.
 
     A folder is a folder of submissions when it lacks <module> at its top and holds two or
@@ -84,15 +86,25 @@ def expand_submissions(arguments: list[str], assignment: Assignment, out: Path) 
     """
     out_resolved = out.resolve()
     named: list[tuple[str, Path]] = []
+
+    def add(name: str, argument: str, path: Path) -> None:
+        """A name that cannot be used refuses that submission only (into `refused`, when given)."""
+        try:
+            named.append((_check_name(name, argument), path))
+        except AutograderError as error:
+            if refused is None:
+                raise
+            refused.append(str(error))
+
     for argument in arguments:
         name, path = parse_submission_argument(argument)
         explicit = "=" in argument and not Path(argument).exists()
         if not explicit and path.is_dir() and not path.is_symlink() and _is_folder_of_submissions(path, assignment):
             for entry in sorted(path.iterdir()):
                 if _looks_like_submission(entry) and entry.resolve() != out_resolved:
-                    named.append((_check_name(submission_name(entry), str(entry)), entry))
+                    add(submission_name(entry), str(entry), entry)
             continue
-        named.append((_check_name(name, argument), path))
+        add(name, argument, path)
     names = [name for name, _ in named]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -198,7 +210,10 @@ def main(*, assignment: str, submissions: list[str], out: str, config: str | Non
     course = load_course(config, limits=limits)
     target = course.assignment(assignment)
     out_dir = Path(out)
-    named = expand_submissions(submissions, target, out_dir)
+    refused: list[str] = []
+    named = expand_submissions(submissions, target, out_dir, refused)
+    for reason in refused:  # not graded: no safe folder to hold its result; the rest of the batch goes on
+        print(f"refused: {reason}", file=stream)
     times = SubmissionTimes.from_options(target, manifest, file_times)
     jobs = jobs or default_jobs()
     if jobs < 1:
@@ -291,7 +306,7 @@ def print_table(results: list[records.SubmissionResult], stream) -> None:
     width = max(len(r.submission) for r in results)
     print(f"\n{'submission'.ljust(width)}  {'score':>13}  status", file=stream)
     for result in results:
-        score = f"{result.score:g}/{result.max_score:g}"
+        score = f"{points(result.score)}/{points(result.max_score)}"
         print(f"{result.submission.ljust(width)}  {score:>13}  {result.status}", file=stream)
     flagged = [r.submission for r in results if r.status == records.GRADER_ERROR]
     if flagged:

@@ -48,6 +48,8 @@ class Mutant:
     expect_fail: tuple[str, ...]
     replacements: tuple[tuple[str, str], ...]
     path: Path
+    feature: str = ""       # `# feature: NAME` header: what a diagnosis must name
+    common: bool = False    # `# common: true` header: the most common bug of its task, public tests must catch it
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,21 @@ def _mutant_problem(path: Path, message: str) -> AutograderError:
     return AutograderError(f"{path}: {message}; see 'Mutants' in docs/writing-grading-tests.md")
 
 
+def mutant_headers(text: str) -> dict[str, str]:
+    """The `# key: value` comment lines at the top of a mutant file (feature, common)."""
+    headers = {}
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        key, _, value = line[1:].partition(":")
+        headers[key.strip().lower()] = value.strip()
+    return headers
+
+
 def read_mutant(path: Path) -> Mutant:
     """Parse and validate one mutant file; errors name the file and the fix."""
     try:
+        headers = mutant_headers(path.read_text(encoding="utf-8"))
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise _mutant_problem(path, f"not readable YAML ({str(error).splitlines()[0]})") from None
@@ -92,7 +106,8 @@ def read_mutant(path: Path) -> Mutant:
             raise _mutant_problem(path, f"replace[{index}].find is empty")
         edits.append((edit["find"], edit["with"]))
     return Mutant(name=path.stem, description=str(data.get("description", "")), expect_fail=tuple(expect),
-                  replacements=tuple(edits), path=path)
+                  replacements=tuple(edits), path=path, feature=headers.get("feature", ""),
+                  common=headers.get("common", "").lower() in ("true", "yes", "1"))
 
 
 def apply_mutant(mutant: Mutant, source: str) -> str:
@@ -123,6 +138,7 @@ class Job:
     folder: Path | None
     mutant: Mutant | None = None
     problem: str = ""
+    public_only: bool = False  # graded with the public tests alone: does `autograder check` warn?
 
 
 def _write_submission(folder: Path, assignment: Assignment, solution_dir: Path, module_text: str) -> Path:
@@ -157,8 +173,13 @@ def plan_jobs(course: Course, assignment: Assignment, scratch: Path) -> list[Job
             continue
         functions = sorted({t.split("::", 1)[-1].split("[", 1)[0] for t in targeted})
         subset = dataclasses.replace(context, test_ids=targeted, keyword=" or ".join(functions))
-        jobs.append(Job(assignment, subject, "loses points", subset,
-                        _write_submission(base / path.stem, assignment, solution_dir, text), mutant))
+        folder = _write_submission(base / path.stem, assignment, solution_dir, text)
+        jobs.append(Job(assignment, subject, "loses points", subset, folder, mutant))
+        public = tuple(t for t in context.test_ids if (g := assignment.group_for(t)) is not None and g.visibility == "public")
+        if public:
+            jobs.append(Job(assignment, f"{subject}, public tests only", "caught" if mutant.common else "(reported)",
+                            dataclasses.replace(context, test_ids=public, visibility="public", keyword=""), folder, mutant,
+                            public_only=True))
     return jobs
 
 
@@ -183,6 +204,12 @@ def judge(job: Job, result: records.SubmissionResult | None) -> Verdict:
         passed = [t.id for t in counted if t.status == records.PASSED and t.max_score > 0]
         return Verdict(**row, got=got, ok=score == 0, detail=f"passes {', '.join(passed[:3])}" if passed else "")
     failed = [t for t in counted if t.status != records.PASSED]
+    if job.public_only:
+        caught = bool(failed) or result.status == records.REJECTED
+        return Verdict(**row, got="caught publicly" if caught else "not caught publicly",
+                       ok=caught or not job.mutant.common,
+                       detail="" if caught or not job.mutant.common else "a `common: true` mutant must be caught by the "
+                       "public tests: choose public inputs where this bug shows")
     got = f"fails {len(failed)}/{len(counted)} targeted"
     if result.status == records.REJECTED:
         return Verdict(**row, got="rejected", ok=False, detail=f"the mutant does not load, so it proves nothing; "
@@ -261,7 +288,13 @@ def main(*, assignment: str, config: str | None = None, jobs: int | None = None,
     verdicts.sort(key=lambda v: (v.assignment, rank.get(v.subject, 3), v.subject))
     print_table(verdicts, stream)
     bad = [v for v in verdicts if not v.ok]
-    mutants = sum(v.subject.startswith("mutant") for v in verdicts)
+    for target in targets:
+        probes = [v for v in verdicts if v.assignment == target.id and v.subject.endswith(", public tests only")]
+        if probes:
+            caught = sum(v.got == "caught publicly" for v in probes)
+            print(f"{target.id}: public tests alone catch {caught}/{len(probes)} mutants ({100 * caught / len(probes):.0f}%)",
+                  file=stream)
+    mutants = sum(v.subject.startswith("mutant") and not v.subject.endswith(", public tests only") for v in verdicts)
     print(f"\n{len(targets)} assignment(s), {mutants} mutant(s): "
           + ("every check holds" if not bad else f"{len(bad)} violation(s)"), file=stream)
     if bad:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.errors import UnknownAssignment
+from autograder.pipeline.dtype_rule import DtypeRule
 
 VISIBILITIES = ("public", "hidden", "after_due")
 FEEDBACK_LEVELS = ("full", "message", "status")
@@ -34,6 +35,11 @@ class Limits:
     open_files: int = 256
     file_size_mb: int = 64
     output_kb: int = 64
+    transfer_mb_per_call: int = 512     # bytes from the worker in one call's reply (callbacks included)
+    transfer_mb_per_test: int = 2048    # ... and in one test, all calls together
+    scratch_mb: int = 256               # the worker's writable places together (tmpfs), and their
+    scratch_inodes: int = 4096          # ... number of files and folders
+    grader_memory_mb: int = 8192        # the trusted per-submission test process (heap and mappings)
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class Forbidden:
     imports: tuple[str, ...] = ()   # modules the static scan refuses (prefix match)
     calls: tuple[str, ...] = ()     # dotted names the guard makes raise in the worker
     ops: tuple[str, ...] = ()       # aten op patterns the op trace rejects
+    dtypes: DtypeRule = DtypeRule()  # dtypes the static scan refuses within some functions (pipeline/dtype_rule.py)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from autograder.course.model import (
 )
 from autograder.course.overrides import apply_overrides
 from autograder.errors import ConfigError
+from autograder.pipeline.dtype_rule import DtypeRule
 
 
 class _Located:
@@ -241,7 +242,11 @@ def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults, ro
     if not module.endswith(".py") or "/" in module:
         raise reader.error("module", f"{module!r} must be a file name ending in .py")
     forbidden = reader.sub("forbidden")
-    forbidden.check_keys(["imports", "calls", "ops"])
+    forbidden.check_keys(["imports", "calls", "ops", "dtypes"])
+    dtypes = forbidden.sub("dtypes")
+    dtypes.check_keys(["names", "codes", "within"])
+    if dtypes.mapping and not dtypes.get_list("within"):
+        raise dtypes.error("within", "name the functions the dtype rule applies to, e.g. [round_to_fp16]")
     late = reader.sub("late")
     late.check_keys(["grace_minutes", "per_day", "max_days"])
     devices = reader.get_list("devices", ("cpu",))
@@ -262,6 +267,8 @@ def _read_assignment(reader: _Reader, assignment_id: str, defaults: Defaults, ro
             imports=forbidden.get_list("imports"),
             calls=forbidden.get_list("calls"),
             ops=forbidden.get_list("ops"),
+            dtypes=DtypeRule(names=tuple(map(str, dtypes.get_list("names"))), codes=tuple(map(str, dtypes.get_list("codes"))),
+                             within=tuple(map(str, dtypes.get_list("within")))),
         ),
         devices=devices,
         due=_read_due(reader),

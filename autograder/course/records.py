@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,13 +10,28 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 
-# Test outcomes (DESIGN.md): what happened in one test.
-PASSED, FAILED, ERROR, TIMEOUT, CRASHED, DEFERRED, GRADER_ERROR = (
-    "passed", "failed", "error", "timeout", "crashed", "deferred", "grader-error")
-TEST_STATUSES = (PASSED, FAILED, ERROR, TIMEOUT, CRASHED, DEFERRED, GRADER_ERROR)
-# Submission statuses.
-GRADED, REJECTED = "graded", "rejected"
-SUBMISSION_STATUSES = (GRADED, REJECTED, GRADER_ERROR)
+class TestStatus(enum.StrEnum):
+    """What happened in one test (DESIGN.md). A StrEnum: it is its own string in result.json."""
+
+    PASSED = "passed"
+    FAILED = "failed"          # a comparison failed
+    ERROR = "error"            # the student's code raised
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"        # the worker died (segfault, os._exit, out of memory)
+    DEFERRED = "deferred"      # needs a device this machine lacks: graded later, never zero
+    GRADER_ERROR = "grader-error"  # the staff's fault: the submission is flagged for a rerun
+
+
+class SubmissionStatus(enum.StrEnum):
+    GRADED = "graded"
+    REJECTED = "rejected"      # the module could not be loaded (intake, scan or import)
+    GRADER_ERROR = "grader-error"
+
+
+PASSED, FAILED, ERROR, TIMEOUT, CRASHED, DEFERRED, GRADER_ERROR = TestStatus
+TEST_STATUSES = tuple(status.value for status in TestStatus)
+GRADED, REJECTED = SubmissionStatus.GRADED, SubmissionStatus.REJECTED
+SUBMISSION_STATUSES = tuple(status.value for status in SubmissionStatus)
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,24 @@ def _fail(what: str, message: str) -> None:
     raise AssertionError(f"{what}: {message}")
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it stands for (messages without np.int64(...))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _numbers(actual: Any, expected_shape: tuple, what: str) -> np.ndarray:
+    """`actual` (a list, tuple or array the student returned) as a numeric array, or a plain failure."""
+    try:
+        array = np.asarray(actual)
+    except (ValueError, TypeError):
+        _fail(what, f"expected an array of shape {expected_shape}, got a {type(actual).__name__} numpy cannot "
+                    f"turn into an array (ragged or mixed entries)")
+    if array.dtype.kind not in "biufc":
+        _fail(what, f"expected an array of numbers of shape {expected_shape}, got entries of type "
+                    f"{type(array.flat[0]).__name__ if array.size else array.dtype}")
+    return array
+
+
 def assert_close(actual: Any, expected: Any, what: str, *, tol: Tolerance | None = None,
                  check_dtype: bool = True, equal_nan: bool = False) -> None:
     """Assert the student's `actual` equals the reference's `expected` within `tol`.
@@ -112,7 +130,7 @@ def assert_close(actual: Any, expected: Any, what: str, *, tol: Tolerance | None
     elif isinstance(expected, np.ndarray):
         if _is_tensor(actual) or not isinstance(actual, (np.ndarray, list, tuple, float, int, np.generic)):
             _fail(what, f"expected a numpy {_describe(expected)}, got {_describe(actual)}")
-        actual_array = np.asarray(actual)
+        actual_array = _numbers(actual, expected.shape, what)
         if actual_array.shape != expected.shape:
             _fail(what, f"expected shape {expected.shape}, got {actual_array.shape}")
         if check_dtype and isinstance(actual, np.ndarray) and actual.dtype != expected.dtype:
@@ -120,10 +138,12 @@ def assert_close(actual: Any, expected: Any, what: str, *, tol: Tolerance | None
         tol = tol or tolerance_for(expected.dtype)
     else:
         # A scalar: Python or numpy numbers, a 0-d array, or a one-element tensor are all fine.
-        if isinstance(actual, bool) != isinstance(expected, bool):
-            _fail(what, f"expected {expected!r}, got {_describe(actual)}")
+        if isinstance(actual, (bool, np.bool_)) != isinstance(expected, (bool, np.bool_)):
+            _fail(what, f"expected {_plain(expected)!r}, got {_describe(actual)}")
         if isinstance(actual, (np.ndarray,)) and actual.size != 1 or (_is_tensor(actual) and actual.numel() != 1):
             _fail(what, f"expected a scalar, got {_describe(actual)}")
+        if isinstance(actual, np.ndarray) or _is_tensor(actual):
+            actual = _to_numpy(actual).reshape(())   # a one-element array or tensor stands for its value
         if not (isinstance(actual, (int, float, np.generic, np.ndarray)) or _is_tensor(actual)):
             _fail(what, f"expected a number, got {_describe(actual)}")
         if isinstance(expected, (int, bool, np.integer)) and not isinstance(expected, float):
@@ -138,7 +158,9 @@ def _compare_values(actual: np.ndarray, expected: np.ndarray, what: str, tol: To
         mismatch = actual != expected
         if np.any(mismatch):
             index = tuple(int(i) for i in np.argwhere(mismatch)[0])
-            _fail(what, f"{int(mismatch.sum())} of {expected.size} entries differ; first at index {index}: got {actual[index]!r}, expected {expected[index]!r}")
+            where = f"; first at index {index}" if expected.shape else ""
+            _fail(what, f"{int(mismatch.sum())} of {expected.size} entries differ{where}: "
+                        f"got {_plain(actual[index])!r}, expected {_plain(expected[index])!r}")
         return
     a = actual.astype(np.float64) if actual.dtype.kind != "c" else actual
     e = expected.astype(np.float64) if expected.dtype.kind != "c" else expected
@@ -185,5 +207,10 @@ def assert_equal(actual: Any, expected: Any, what: str) -> None:
     if _is_tensor(expected) or isinstance(expected, np.ndarray):
         assert_close(actual, expected, what, tol=EXACT)
         return
-    if actual != expected or type(actual) is bool and type(expected) is not bool:
+    if _is_tensor(actual) or isinstance(actual, np.ndarray):
+        if (actual.numel() if _is_tensor(actual) else actual.size) != 1:
+            _fail(what, f"expected {_plain(expected)!r}, got {_describe(actual)}")
+        actual = _to_numpy(actual).reshape(()).item()
+    actual, expected = _plain(actual), _plain(expected)
+    if isinstance(actual, bool) != isinstance(expected, bool) or actual != expected:
         _fail(what, f"expected {expected!r}, got {actual!r}")

@@ -60,7 +60,12 @@ def diagnose(explanation: Explanation) -> Iterator[None]:
     try:
         yield
     except (AssertionError, StudentError) as error:
-        attach(error, _explain(explanation))
+        if not getattr(error, DIAGNOSIS_ATTRIBUTE, None):  # an inner diagnosis is closer to the fault
+            attach(error, _explain(explanation))
+        raise
+    except BaseExceptionGroup as group:
+        if group.subgroup((AssertionError, StudentError)) is not None and not diagnosis_of(group):
+            attach(group, _explain(explanation))
         raise
 
 

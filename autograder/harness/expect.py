@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autograder.sandbox.errors import StudentError
+from autograder.sandbox.remote import RemoteObject
 
 
 def require(condition: Any, message: str) -> None:
@@ -28,6 +29,8 @@ def is_builtin_exception(type_name: str) -> bool:
 
 def exception_phrase(error: StudentError) -> str:
     """'raised ZeroDivisionError', never a class name or message the student wrote."""
+    if error.type_name == "ForbiddenCallError":  # the sandbox's guard, not the student's class
+        return f"called something this assignment forbids ({error.message.split(';')[0][:200]})"
     if is_builtin_exception(error.type_name):
         return f"raised {error.type_name}"
     return "raised an exception of a class defined in your code"
@@ -37,6 +40,8 @@ def returned_phrase(value: Any) -> str:
     """What a call returned, without echoing student-controlled text: numbers, shapes and types only."""
     if value is None:
         return "returned None"
+    if isinstance(value, RemoteObject):  # an object of the student's own class: never call into it here
+        return "returned an object of a class defined in your code"
     if isinstance(value, bool):
         return f"returned {value}"
     if isinstance(value, (int, float, np.integer, np.floating)):
@@ -47,6 +52,13 @@ def returned_phrase(value: Any) -> str:
     if isinstance(value, (list, tuple, dict)):
         return f"returned a {type(value).__name__} of {len(value)} items"
     return f"returned a value of type {type(value).__name__}"
+
+
+def _builtin_subclass(raised: str, expected: str) -> bool:
+    """ZeroDivisionError counts as the ArithmeticError it is (both Python's own classes)."""
+    if not (is_builtin_exception(raised) and is_builtin_exception(expected)):
+        return False
+    return issubclass(getattr(builtins, raised), getattr(builtins, expected))
 
 
 def expect_raises(exception: str | type[BaseException], call: Callable[[], Any], what: str) -> StudentError:
@@ -60,7 +72,7 @@ def expect_raises(exception: str | type[BaseException], call: Callable[[], Any],
     try:
         value = call()
     except StudentError as error:
-        if error.type_name == name or name in getattr(error, "builtin_bases", ()):
+        if error.type_name == name or name in getattr(error, "builtin_bases", ()) or _builtin_subclass(error.type_name, name):
             return error
         raise AssertionError(f"{what} should raise {name}; it {exception_phrase(error)}") from None
     raise AssertionError(f"{what} should raise {name}; it {returned_phrase(value)}")

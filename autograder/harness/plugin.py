@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -20,23 +19,17 @@ from autograder.course import records
 from autograder.course.model import Assignment, Course
 from autograder.course.overrides import limit_override
 from autograder.course.reader import load_course
-from autograder.errors import GraderFault
 from autograder.harness.diagnosis import diagnosis_of
+from autograder.harness.outcomes import classify, notes, stable
 from autograder.pipeline.pytest_run import device_of_test
 from autograder.pipeline.score import feedback_level
-from autograder.sandbox.errors import (
-    StudentError,
-    StudentTimeout,
-    SubmissionRejected,
-    WorkerCrashed,
-)
 from autograder.sandbox.isolation import detect_isolation
 from autograder.sandbox.probe import Probe
+from autograder.sandbox.resources import limit_trusted_memory
 from autograder.sandbox.remote import StudentModule
 from autograder.sandbox.session import CallLimits, Session
 from autograder.sandbox.worker import WorkerSpec
 
-GRADER_FAULTS = (NameError, ImportError, SyntaxError, UnboundLocalError, GraderFault)
 STATE_KEY = pytest.StashKey["GradingState"]()
 
 
@@ -82,11 +75,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
     settings.register_profile(
         "grading", derandomize=True, database=None, deadline=None, print_blob=False,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
+                               HealthCheck.function_scoped_fixture],  # `device` is function-scoped, the same for every example
     )
     settings.load_profile("grading")
     course = load_course(config.getoption("--course"), limits=dict(limit_override(text) for text in config.getoption("--limit")))
     assignment = course.assignment(config.getoption("--assignment"))
+    if config.getoption("--outcomes"):  # a grading run (not a suite author's plain pytest): cap this process
+        limit_trusted_memory(assignment.limits.grader_memory_mb)
     submission = config.getoption("--submission")
     outcomes = config.getoption("--outcomes")
     config.stash[STATE_KEY] = GradingState(
@@ -160,12 +156,13 @@ def _open_session(state: GradingState) -> Session:
     submission = state.submission or state.course.solution_dir(assignment).resolve()
     spec = WorkerSpec(
         submission_dir=submission, module=assignment.module_name, preload=assignment.preload,
-        forbidden_calls=assignment.forbidden.calls, limits=limits, start_seconds=max(60.0, limits.call_seconds),
+        forbidden_calls=assignment.forbidden.calls, forbidden_ops=assignment.forbidden.ops, limits=limits, start_seconds=max(60.0, limits.call_seconds),
         allowed_imports=assignment.allowed_imports, forbidden_imports=assignment.forbidden.imports,
         assignment=assignment.id,
     )
     state.isolation = detect_isolation().as_dict()
-    return Session(spec, CallLimits(limits.call_seconds, limits.test_seconds))
+    return Session(spec, CallLimits(limits.call_seconds, limits.test_seconds, call_bytes=limits.transfer_mb_per_call << 20,
+                                    test_bytes=limits.transfer_mb_per_test << 20))
 
 
 @pytest.fixture(scope="session")
@@ -190,6 +187,18 @@ def student(_grading_session: Session) -> StudentModule:
 @pytest.fixture(scope="session")
 def probe(_grading_session: Session, assignment: Assignment) -> Probe:
     return Probe(_grading_session, assignment.forbidden.ops)
+
+
+@pytest.fixture(scope="session")
+def rank_group(_grading_session: Session) -> Any:
+    """Start p ranks of the student's module in one gloo group: `with rank_group(3) as group: group.call(...)`."""
+    import functools
+
+    from autograder.sandbox.ranks import RankGroup
+
+    if detect_isolation().mode != "root":
+        pytest.skip("deferred: multi-process tests need the root isolation mode; regrade as root to fill them in")
+    return functools.partial(RankGroup, _grading_session.spec)
 
 
 @pytest.fixture(scope="session")
@@ -229,47 +238,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         state.session.begin_test()
 
 
-def _notes(error: BaseException) -> str:
-    notes = getattr(error, "__notes__", None) or []
-    return "\n".join(str(n) for n in notes if "Falsifying" in str(n) or "example" in str(n).lower() or "=" in str(n))[:4000]
-
-
-def _first_leaf(error: BaseException) -> BaseException:
-    while isinstance(error, BaseExceptionGroup) and error.exceptions:
-        error = error.exceptions[0]
-    return error
-
-
-def _stable(text: str) -> str:
-    """Drop memory addresses, so the same run gives the same feedback."""
-    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
-
-
-def classify(error: BaseException, phase: str) -> tuple[str, str, str]:
-    """(status, message, traceback) for an exception raised by a grading test."""
-    status, message, trace = _classify(error, phase)
-    return status, _stable(message), _stable(trace)
-
-
-def _classify(error: BaseException, phase: str) -> tuple[str, str, str]:
-    from hypothesis.errors import Flaky, HypothesisException
-
-    leaf = _first_leaf(error)
-    if isinstance(leaf, SubmissionRejected):
-        return records.ERROR, f"the submission could not be loaded: {leaf}", ""
-    if isinstance(leaf, StudentError):
-        return records.ERROR, f"your code raised {leaf.type_name}: {leaf.message}", leaf.traceback
-    if isinstance(leaf, StudentTimeout):
-        return records.TIMEOUT, str(leaf), ""
-    if isinstance(leaf, WorkerCrashed):
-        return records.CRASHED, str(leaf), ""
-    if isinstance(leaf, Flaky):
-        return records.FAILED, "the same inputs gave different results on a second run (is your code deterministic?)", ""
-    if isinstance(leaf, AssertionError):
-        return records.FAILED, str(leaf)[:4000] or "assertion failed", ""
-    if isinstance(leaf, (HypothesisException, *GRADER_FAULTS)) or phase != "call":
-        return records.GRADER_ERROR, f"grading test fault ({type(leaf).__name__}: {str(leaf)[:500]}); staff will rerun", ""
-    return records.FAILED, f"the returned value could not be used: {type(leaf).__name__}: {str(leaf)[:2000]}", ""
+def _hides_student_text(state: GradingState, test_id: str) -> bool:
+    """Hidden tests show no student-controlled text (it can carry the hidden inputs out)."""
+    group = state.assignment.group_for(test_id)
+    return (group is None or group.visibility != "public") and feedback_level(state.assignment, group) != "full"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -299,9 +271,9 @@ def _outcome(state: GradingState, item: pytest.Item, call: pytest.CallInfo, repo
         status = records.DEFERRED if reason.startswith("deferred") else records.GRADER_ERROR
         return records.TestOutcome(test_id, status, reason, duration=duration)
     if report.failed and call.excinfo is not None:
-        status, message, trace = classify(call.excinfo.value, call.when)
+        status, message, trace = classify(call.excinfo.value, call.when, hidden=_hides_student_text(state, test_id))
         diagnosis = diagnosis_of(call.excinfo.value) if status in (records.FAILED, records.ERROR) else ""
-        return records.TestOutcome(test_id, status, message, _stable(_notes(call.excinfo.value)), trace, duration,
+        return records.TestOutcome(test_id, status, message, stable(notes(call.excinfo.value)), trace, duration,
                                    diagnosis=diagnosis)
     if report.failed:
         return records.TestOutcome(test_id, records.GRADER_ERROR, str(report.longrepr)[:500], duration=duration)

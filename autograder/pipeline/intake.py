@@ -84,7 +84,8 @@ def _extract_tar(archive: Path, target: Path) -> None:
                 with destination.open("wb") as sink:
                     shutil.copyfileobj(source, sink)
     except (tarfile.TarError, OSError, EOFError) as error:
-        raise IntakeError(f"{archive.name}: not a readable tar archive ({error})") from None
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(":")
+        raise IntakeError(f"{archive.name}: not a readable tar archive ({first_line})") from None
 
 
 def _copy_tree(source: Path, target: Path) -> None:
@@ -107,8 +108,10 @@ def _copy_tree(source: Path, target: Path) -> None:
                 raise IntakeError(f"{source.name}: refused: {relative} is not a regular file")
             count += 1
             total += info.st_size
-            if count > MAX_FILES or total > MAX_TOTAL_BYTES:
-                raise IntakeError(f"{source.name}: refused: more than {MAX_FILES} files or {MAX_TOTAL_BYTES >> 20} MiB")
+            if count > MAX_FILES:
+                raise IntakeError(f"{source.name}: refused: more than {MAX_FILES} files")
+            if total > MAX_TOTAL_BYTES:
+                raise IntakeError(f"{source.name}: refused: more than {MAX_TOTAL_BYTES >> 20} MiB")
             destination = target / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, destination)
@@ -119,7 +122,7 @@ def _locate_module(unpacked: Path, assignment: Assignment, label: str) -> tuple[
     module = assignment.module
     if (unpacked / module).is_file():
         return unpacked, ()
-    candidates = sorted(p for p in unpacked.rglob(module) if p.is_file() and len(p.relative_to(unpacked).parts) <= 4)
+    candidates = sorted(p for p in unpacked.rglob(module) if p.is_file())
     if len(candidates) == 1:
         return candidates[0].parent, ()
     if len(candidates) > 1:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from autograder.course.model import Assignment
 from autograder.errors import IntakeError
+from autograder.pipeline.scan import defined_names
 
 GRADED_TAG = "graded"
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}   # %%magic whose body is Python
@@ -93,18 +94,6 @@ def _label(number: int, source: str) -> str:
     return f"cell {number}" + (f" ({first[:40]}{'...' if len(first) > 40 else ''})" if first else "")
 
 
-def _defined_names(tree: ast.Module) -> set[str]:
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-    return names
-
-
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
 
 
@@ -167,13 +156,13 @@ def module_from_notebook(path: Path, assignment: Assignment) -> tuple[str, tuple
                              + (f" on its line {line}" if line else "") + f" ({getattr(error, 'msg', error)}); "
                              "it was left out, so what it defines is missing")
             continue
-        if fallback and not (_defined_names(tree) & set(assignment.required) or _only_definitions(tree)):
+        if fallback and not (defined_names(tree) & set(assignment.required) or _only_definitions(tree)):
             continue
         if source.strip() in seen_sources:
             notes.append(f"{name}: cell {number} duplicates cell {seen_sources[source.strip()]}; graded once")
             continue
         seen_sources[source.strip()] = number
-        for defined in sorted(_defined_names(tree) & set(assignment.required)):
+        for defined in sorted(defined_names(tree) & set(assignment.required)):
             if defined in definers:
                 notes.append(f"{name}: cells {definers[defined]} and {number} both define {defined}; "
                              f"the later one (cell {number}) is graded")

@@ -7,6 +7,7 @@ import time
 from typing import Callable, TextIO
 
 from autograder.course import records
+from autograder.pipeline.feedback import points
 
 BAR_WIDTH = 24
 
@@ -64,7 +65,7 @@ def is_failure(result: records.SubmissionResult) -> bool:
 
 def result_line(result: records.SubmissionResult, reused: bool = False) -> str:
     reason = result.reason.splitlines()[0][:120] if result.reason else ""
-    line = f"{result.submission}: {result.score:g}/{result.max_score:g} {result.status}"
+    line = f"{result.submission}: {points(result.score)}/{points(result.max_score)} {result.status}"
     late = result.late or {}
     if late.get("days_late"):
         line += f", {late['days_late']} day(s) late: final {late.get('final_score', 0):g}"

@@ -12,6 +12,7 @@ from pathlib import Path
 from autograder import __version__
 from autograder.course import records
 from autograder.course.model import Assignment, Course
+from autograder.pipeline.feedback import gradescope_tests, points, summary_lines
 
 GRADESCOPE_VISIBILITY = {"public": "visible", "hidden": "after_published", "after_due": "after_due_date"}
 
@@ -64,16 +65,12 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def gradescope_results(result: records.SubmissionResult) -> dict:
-    """Gradescope's results.json: https://gradescope-autograders.readthedocs.io/en/latest/specs/"""
-    tests = []
-    for number, test in enumerate(result.tests, start=1):
-        tests.append({
-            "score": test.score, "max_score": test.max_score, "name": test.name, "number": str(number),
-            "status": "passed" if test.status == records.PASSED else "failed",
-            "output": f"[{test.status}] {test.feedback}".rstrip() if test.status != records.PASSED else "",
-            "visibility": GRADESCOPE_VISIBILITY[test.visibility], "tags": [test.group],
-        })
-    output = result.reason or f"{result.score:g} / {result.max_score:g}"
+    """Gradescope's results.json: https://gradescope-autograders.readthedocs.io/en/latest/specs/
+
+    One Gradescope test per group (with its clearest failing case and diagnosis), and the
+    per-task summary first in the top-level output; the score is the exact sum."""
+    tests = gradescope_tests(result, GRADESCOPE_VISIBILITY)
+    output = result.reason or "\n".join([f"{points(result.score)} / {points(result.max_score)}"] + summary_lines(result))
     return {
         "score": result.score, "execution_time": int(result.duration_seconds), "output": output,
         "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,

@@ -22,12 +22,9 @@ from autograder.course.reader import load_course
 from autograder.errors import GraderFault
 from autograder.pipeline.pytest_run import RunRequest, pytest_arguments, read_outcomes
 from autograder.pipeline.warm_pool import shared_pool
+from autograder.runtime.contract import IsolationMeasures
 from autograder.sandbox.environment import ZYGOTE_ENV, trusted_environment
-from autograder.sandbox.isolation import (
-    Isolation,
-    detect_isolation,
-    hidden_files_warning,
-)
+from autograder.sandbox.isolation import detect_isolation, hidden_files_warning
 
 
 def list_tests(course_file: Path, assignment_id: str, suite_dir: Path, *, warm: bool | None = None) -> list[str]:
@@ -62,7 +59,7 @@ def warm_by_default() -> bool:
 _WARNED: set[str] = set()
 
 
-def _warn_once(isolation: Isolation, request: RunRequest) -> None:
+def _warn_once(isolation: IsolationMeasures, request: RunRequest) -> None:
     """Print the loud hidden-files warning once per batch process (not for public-only checks)."""
     warning = hidden_files_warning(isolation)
     if warning and request.visibility != "public" and warning not in _WARNED:

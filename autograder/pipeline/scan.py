@@ -12,6 +12,8 @@ from pathlib import Path
 
 from autograder.course.model import Assignment
 from autograder.course.records import Problem
+from autograder.pipeline.dtype_rule import describe_rule, scan_dtypes
+from autograder.pipeline.surface import surface_problems
 
 DYNAMIC_IMPORTERS = {"__import__", "importlib.import_module", "importlib.__import__"}
 
@@ -96,6 +98,23 @@ class _Scanner(ast.NodeVisitor):
         return dotted
 
 
+def defined_names(tree: ast.Module) -> set[str]:
+    """The names a module defines at its top level: functions, classes, assigned and annotated
+    names (with a value), and imports. The one rule for "defines a required name" (scan, notebooks)."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))  # a, (b, c) = ...
+        elif isinstance(node, ast.AnnAssign) and node.value is not None and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*")
+    return names
+
+
 def scan_source(source: str, assignment: Assignment, *, filename: str, local_modules: set[str] = frozenset()) -> list[Problem]:
     try:
         tree = ast.parse(source, filename=filename)
@@ -105,7 +124,7 @@ def scan_source(source: str, assignment: Assignment, *, filename: str, local_mod
         return [Problem(f"{filename}: cannot be parsed: {error}", fatal=True)]
     scanner = _Scanner()
     scanner.visit(tree)
-    problems: list[Problem] = []
+    problems: list[Problem] = surface_problems(tree, filename, set(local_modules))  # the allow-list (surface.py)
     seen: set[str] = set()
     for module, line in scanner.imports:
         if not module:
@@ -126,12 +145,11 @@ def scan_source(source: str, assignment: Assignment, *, filename: str, local_mod
         if forbidden and forbidden not in seen:
             seen.add(forbidden)
             problems.append(Problem(f"{filename}, line {line}: uses {resolved}, which is forbidden in {assignment.id}", True, line))
-    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+    if filename == assignment.module:
+        for finding in scan_dtypes(source, assignment.forbidden.dtypes, filename=filename):
+            problems.append(Problem(f"{filename}, line {finding.line}: {finding.message}; "
+                                    f"{describe_rule(assignment.forbidden.dtypes)}", True, finding.line))
+    defined = defined_names(tree)
     missing = [name for name in assignment.required if name not in defined]
     if missing:
         problems.append(Problem(f"{filename}: does not define {', '.join(missing)}; their tests will fail", False))

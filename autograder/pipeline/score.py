@@ -7,6 +7,8 @@ Feedback follows the policy: `full` (message and hypothesis' minimal example), `
 """
 from __future__ import annotations
 
+import math
+
 from autograder.course import records
 from autograder.course.model import Assignment, TestGroup
 
@@ -66,7 +68,7 @@ def score_tests(assignment: Assignment, test_ids: list[str], run: records.SuiteR
                 outcome = records.TestOutcome(test_id, records.GRADER_ERROR, f"not run: {run.fault or 'no outcome recorded'}")
         results.append(records.TestResult(
             id=test_id, name=_test_name(test_id), group=group.name, status=outcome.status,
-            score=round(share, 6) if outcome.status == records.PASSED else 0.0, max_score=round(share, 6),
+            score=share if outcome.status == records.PASSED else 0.0, max_score=share,
             visibility=group.visibility, feedback=feedback_text(outcome, feedback_level(assignment, group)),
             duration=round(outcome.duration, 3),
             diagnosis=outcome.diagnosis if feedback_level(assignment, group) != "status" else "",
@@ -75,7 +77,9 @@ def score_tests(assignment: Assignment, test_ids: list[str], run: records.SuiteR
 
 
 def total(tests: list[records.TestResult]) -> float:
-    return round(sum(test.score for test in tests), 4)
+    """The exact sum of the tests' exact shares (rounded only to drop float noise such as
+    99.99999999999999: what people read is shown with two decimals)."""
+    return round(math.fsum(test.score for test in tests), 9)
 
 
 def submission_status(tests: list[records.TestResult], run: records.SuiteRun) -> tuple[str, str]:

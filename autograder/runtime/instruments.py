@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import resource
 import sys
+import types
 import warnings
 from typing import Any, Callable
 
@@ -53,8 +54,26 @@ def _aten_name(name: str) -> str:
     return f"{parts[0]}::{parts[1]}" if len(parts) > 1 else name
 
 
-def autograd(function: Callable, args: list, kwargs: dict, wrt: list[int], cotangents: Any) -> tuple[Any, list]:
-    """Outputs of function(*args) and the gradients of <outputs, cotangents> w.r.t. args[wrt]."""
+_TRUSTED: dict[str, Callable] = {}
+
+
+def keep_trusted_copies() -> None:
+    """Before the guard: private copies of the autograd entry points the instruments call. The guard
+    disarms a forbidden function in place (its code object), so an assignment may forbid
+    torch.autograd.grad to student code while the grader's autograd probe still differentiates."""
+    import torch
+
+    original = torch.autograd.grad
+    copy = types.FunctionType(original.__code__, original.__globals__, original.__name__, original.__defaults__,
+                              original.__closure__)
+    copy.__kwdefaults__ = original.__kwdefaults__
+    _TRUSTED["grad"] = copy
+
+
+def autograd(function: Callable, args: list, kwargs: dict, wrt: list[int], cotangents: Any,
+             extra: tuple = ()) -> tuple[Any, list]:
+    """Outputs of function(*args) and the gradients of <outputs, cotangents> w.r.t. args[wrt]
+    (then w.r.t. the `extra` leaf tensors, e.g. a module's parameters, in order)."""
     import torch
 
     args = list(args)
@@ -63,6 +82,7 @@ def autograd(function: Callable, args: list, kwargs: dict, wrt: list[int], cotan
         tensor = args[index].detach().clone().requires_grad_(True)
         args[index] = tensor
         inputs.append(tensor)
+    inputs += list(extra)
     with torch.enable_grad():
         outputs = function(*args, **kwargs)
         flat_out = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
@@ -74,10 +94,36 @@ def autograd(function: Callable, args: list, kwargs: dict, wrt: list[int], cotan
         if not pairs:
             grads = [None] * len(inputs)
         else:
-            grads = torch.autograd.grad([o for o, _ in pairs], inputs, [c.to(o.dtype) for o, c in pairs], allow_unused=True)
+            grad = _TRUSTED.get("grad", torch.autograd.grad)
+            grads = grad([o for o, _ in pairs], inputs, [c.to(o.dtype) for o, c in pairs], allow_unused=True)
     detached = [o.detach() if isinstance(o, torch.Tensor) else o for o in flat_out]
     outputs = type(outputs)(detached) if isinstance(outputs, (list, tuple)) else detached[0]
     return outputs, [None if g is None else g.detach() for g in grads]
+
+
+def module_autograd(module: Any, args: list, kwargs: dict, wrt: list[int], cotangents: Any) -> tuple[Any, dict]:
+    """autograd() through a torch module's forward, with the gradients of its parameters too:
+    (outputs, {"inputs": grads of args[wrt], "parameters": {name: grad}}); None for an unused one."""
+    named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
+    outputs, grads = autograd(module, args, kwargs, wrt, cotangents, extra=tuple(p for _, p in named))
+    return outputs, {"inputs": grads[:len(wrt)], "parameters": {name: g for (name, _), g in zip(named, grads[len(wrt):])}}
+
+
+def autograd_trace(function: Callable, args: list, kwargs: dict, wrt: list[int], cotangents: Any) -> tuple[Any, dict]:
+    """autograd() under the op trace (its forward and its backward), with the shape of every tensor
+    saved for backward (saved-tensor hooks see what a custom autograd.Function saves too)."""
+    import torch
+
+    saved: list[list[int]] = []
+
+    def pack(tensor: Any) -> Any:
+        if len(saved) < MAX_TRACED_OPS:
+            saved.append(list(tensor.shape))
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        (outputs, grads), ops = op_trace(lambda: autograd(function, args, kwargs, wrt, cotangents))
+    return [outputs, grads], {"ops": ops, "saved": saved}
 
 
 def peak_memory(call: Callable[[], Any]) -> tuple[Any, dict]:

@@ -14,6 +14,7 @@ import fcntl
 import os
 import platform
 import resource
+import shutil
 import signal
 import socket
 import struct
@@ -28,6 +29,7 @@ PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 1, 38, 24
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
 SANDBOX = "/sandbox"
 SUBMISSION = "/sandbox/submission"
+SCRATCH = "/sandbox"                  # the capped tmpfs holding every writable place
 WORKER_GID = 65534                    # nogroup
 UID_BASE = 2_000_000                  # root mode: uid = UID_BASE + pid, unique per live worker
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin")
@@ -110,12 +112,12 @@ def _bind(new_root: str, source: str, *, writable: bool = False, target: str | N
     _mount("none", target, None, flags | (MS_NODEV if not source.startswith("/dev/") else 0))
 
 
-def _build_root(new_root: str, submission_dir: str, tmp_mb: int, proc: bool) -> list[str]:
+def _build_root(new_root: str, submission_dir: str, scratch_mb: int, scratch_inodes: int, proc: bool) -> list[str]:
     """A tmpfs root holding only what the worker needs; returns notes."""
     notes = []
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     os.makedirs(new_root, exist_ok=True)
-    _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m")
+    _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m,nr_inodes=4096")
     for directory in SYSTEM_DIRS:
         if os.path.islink(directory):
             os.symlink(os.readlink(directory), new_root + directory)
@@ -129,10 +131,20 @@ def _build_root(new_root: str, submission_dir: str, tmp_mb: int, proc: bool) -> 
         elif os.path.exists(source):
             _bind(new_root, source)
     os.makedirs(new_root + "/dev", exist_ok=True)
-    _mount("tmpfs", new_root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k")
+    _mount("tmpfs", new_root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64")
+    # Every writable place is one size- and inode-capped tmpfs (the scratch), charged to this worker:
+    # the submission's copy, /tmp and /dev/shm are folders of it. Nothing the worker writes reaches a host disk.
+    scratch = new_root + SCRATCH
+    os.makedirs(scratch, exist_ok=True)
+    _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV,
+           f"mode=0755,size={scratch_mb}m,nr_inodes={scratch_inodes}")
     for directory in ("/tmp", "/dev/shm"):  # before the Python roots: a venv may live under /tmp
+        inside = scratch + "/" + directory.strip("/").replace("/", "_")
+        os.makedirs(inside, exist_ok=True)
+        os.chmod(inside, 0o1777)
         os.makedirs(new_root + directory, exist_ok=True)
-        _mount("tmpfs", new_root + directory, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_mb}m")
+        _mount(inside, new_root + directory, None, MS_BIND)
+        _mount("none", new_root + directory, None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
     for root in python_roots():
         _bind(new_root, root)
     for device in DEVICES:
@@ -145,7 +157,7 @@ def _build_root(new_root: str, submission_dir: str, tmp_mb: int, proc: bool) -> 
     if gpus and os.path.isdir("/sys"):
         _bind(new_root, "/sys")  # CUDA and NVML read the PCI topology here
         notes.append(f"GPU devices exposed: {', '.join(gpus)}")
-    _bind(new_root, submission_dir, writable=True, target=SUBMISSION)
+    shutil.copytree(submission_dir, new_root + SUBMISSION, symlinks=False)  # into the scratch tmpfs
     if proc:
         os.makedirs(new_root + "/proc", exist_ok=True)
         try:
@@ -210,7 +222,7 @@ def isolate(plan: dict) -> dict:
     mode = plan.get("mode", "none")
     submission_dir = plan["submission_dir"]
     limits = plan.get("limits", {})
-    measures = {"mode": mode, "network_namespace": False, "loopback": False, "hidden_paths": False,
+    measures = {"mode": mode, "scratch_capped": False, "network_namespace": False, "loopback": False, "hidden_paths": False,
                 "private_tmp": False, "pid_namespace": False, "ipc_namespace": False,
                 "unprivileged_user": False, "process_limit": False, "resource_limits": False, "notes": []}
     if mode not in MODES:
@@ -223,6 +235,13 @@ def isolate(plan: dict) -> dict:
         flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWPID
         if mode == "userns":
             flags |= CLONE_NEWUSER
+        if plan.get("join_network"):  # a rank of a group (autograder.sandbox.ranks): the group's namespace, not a new one
+            fd = os.open(plan["join_network"], os.O_RDONLY)
+            try:
+                _check(_libc.setns(fd, CLONE_NEWNET), "join the rank group's network namespace")
+            finally:
+                os.close(fd)
+            flags &= ~CLONE_NEWNET
         _check(_libc.unshare(flags), f"unshare ({mode} mode)")
         if mode == "userns":
             _write("/proc/self/setgroups", "deny")
@@ -236,9 +255,11 @@ def isolate(plan: dict) -> dict:
             measures["notes"].append(f"loopback not up ({error})")
         measures.update(network_namespace=True, pid_namespace=True, ipc_namespace=True)
         new_root = plan["new_root"]
-        measures["notes"] += _build_root(new_root, submission_dir, int(limits.get("file_size_mb", 64)), proc=True)
+        measures["notes"] += _build_root(new_root, submission_dir, int(limits.get("scratch_mb", 256)),
+                                         int(limits.get("scratch_inodes", 4096)), proc=True)
+        measures["scratch_capped"] = True
         if mode == "root":
-            for directory, _, files in os.walk(submission_dir):
+            for directory, _, files in os.walk(new_root + SUBMISSION):
                 os.chown(directory, worker_uid, WORKER_GID)
                 for name in files:
                     os.chown(os.path.join(directory, name), worker_uid, WORKER_GID, follow_symlinks=False)

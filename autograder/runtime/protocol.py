@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import select
 import struct
 import sys
@@ -36,6 +37,7 @@ TORCH_DTYPES = {
     "bool", "int8", "int16", "int32", "int64", "uint8", "float16", "bfloat16", "float32",
     "float64", "complex64", "complex128",
 }
+DEVICE_PATTERN = re.compile(r"(cpu|cuda|cuda:\d{1,2}|mps)")  # the only devices a tensor may name
 
 
 class ProtocolViolation(Exception):
@@ -164,13 +166,19 @@ class Encoder:
 class Decoder:
     """Builds values from a JSON tree and buffers, checking every tag and field."""
 
-    def __init__(self, buffers: list[bytes], from_handle: Callable[[dict], Any] | None = None,
-                 from_callback: Callable[[dict], Any] | None = None, restore_device: bool = True):
+    def __init__(self, buffers: list[bytes], from_handle: Callable[[dict], Any] | None = None, from_callback:
+                 Callable[[dict], Any] | None = None, restore_device: bool = True, import_torch: bool = True):
         self.buffers = buffers
         self.from_handle = from_handle
         self.from_callback = from_callback
         self.restore_device = restore_device
+        self.import_torch = import_torch  # False (trusted side): a torch value where torch is not loaded is malformed
         self.items = 0
+
+    def _torch(self) -> Any:
+        if "torch" not in sys.modules and not self.import_torch:
+            raise ProtocolViolation("a torch value arrived where none was expected")
+        return _torch()
 
     def _buffer(self, node: dict) -> bytes:
         index = node.get("b")
@@ -231,17 +239,14 @@ class Decoder:
         if tag == "tensor":
             return self._tensor(node)
         if tag == "torch_dtype":
-            return getattr(_torch(), _dtype(node, TORCH_DTYPES, key="v"))
+            return getattr(self._torch(), _dtype(node, TORCH_DTYPES, key="v"))
         if tag == "torch_device":
-            text = _str(node, "v")
-            if len(text) > 32:
-                raise ProtocolViolation("malformed device")
-            return _torch().device(text)
+            return self._torch().device(_device(node, "v"))
         if tag in ("handle", "method") and self.from_handle is not None:
             return self.from_handle(node)
         if tag == "callback" and self.from_callback is not None:
             return self.from_callback(node)
-        raise ProtocolViolation(f"unknown value tag {str(tag)[:40]!r}")
+        raise ProtocolViolation("unknown value tag")
 
     def _shape(self, node: dict) -> tuple[int, ...]:
         shape = _list(node, "shape")
@@ -258,7 +263,7 @@ class Decoder:
         return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
     def _tensor(self, node: dict) -> Any:
-        torch = _torch()
+        torch = self._torch()
         dtype = _dtype(node, TORCH_DTYPES)
         shape = self._shape(node)
         data = self._buffer(node)
@@ -272,11 +277,12 @@ class Decoder:
         else:
             array = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
             tensor = torch.from_numpy(array)
-        device = _str(node, "device")
+        device = _device(node, "device")
         if self.restore_device and device != "cpu":
-            if len(device) > 32:
-                raise ProtocolViolation("malformed device")
-            tensor = tensor.to(device)
+            try:  # no such device here: the sender's fault, never the receiver's
+                tensor = tensor.to(device)
+            except Exception as error:
+                raise ProtocolViolation(f"a tensor on device {device} cannot be used here ({type(error).__name__})") from None
         return tensor
 
 
@@ -294,10 +300,17 @@ def _str(node: dict, key: str) -> str:
     return value
 
 
+def _device(node: dict, key: str) -> str:
+    """A device a tensor may name: anything else (a student's "hpu", "xla:0") is refused, never looked up."""
+    if not DEVICE_PATTERN.fullmatch(value := _str(node, key)):
+        raise ProtocolViolation("a tensor on an unknown device")
+    return value
+
+
 def _dtype(node: dict, allowed: set[str], key: str = "dtype") -> str:
     value = _str(node, key)
     if value not in allowed:
-        raise ProtocolViolation(f"dtype {value[:20]!r} is not allowed")
+        raise ProtocolViolation("a dtype that is not allowed")
     return value
 
 
@@ -324,7 +337,11 @@ def pack(header: dict, buffers: list[bytes]) -> bytes:
     return b"".join([struct.pack(">I", len(text)), text, *buffers])
 
 
-def parse_header(raw: bytes) -> tuple[dict, list[int]]:
+class TooLarge(ProtocolViolation):
+    """A message over the receiver's byte budget (per call or per test)."""
+
+
+def parse_header(raw: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[dict, list[int]]:
     """Check and parse a header; returns it and the sizes of the buffers that follow."""
     try:
         header = _JSON_DECODER.decode(raw.decode("utf-8"))
@@ -337,6 +354,8 @@ def parse_header(raw: bytes) -> tuple[dict, list[int]]:
         raise ProtocolViolation("malformed buffer sizes")
     if sum(sizes) + len(raw) > MAX_MESSAGE_BYTES:
         raise ProtocolViolation(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+    if sum(sizes) + len(raw) > max_bytes:
+        raise TooLarge(f"a message of {sum(sizes) + len(raw)} bytes, over the {max_bytes} bytes allowed")
     return header, sizes
 
 
@@ -344,7 +363,8 @@ class Channel:
     """Blocking framed messages over a file descriptor pair (a socket or two pipes).
 
     `receive(deadline=...)` waits at most until that time.monotonic() value, then raises
-    TimeoutError: the trusted side never blocks on a worker for longer than its limit.
+    TimeoutError: the trusted side never blocks on a worker for longer than its limit; a frame over
+    `max_bytes` is refused (TooLarge) before its data is read.
     """
 
     def __init__(self, read_fd: int, write_fd: int):
@@ -370,9 +390,11 @@ class Channel:
             remaining -= len(chunk)
         return b"".join(chunks)
 
-    def receive(self, deadline: float | None = None) -> tuple[dict, list[bytes]]:
+    def receive(self, deadline: float | None = None, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[dict, list[bytes]]:
         (length,) = struct.unpack(">I", self._read_exact(4, deadline))
         if length > MAX_HEADER_BYTES:
             raise ProtocolViolation(f"message header of {length} bytes exceeds {MAX_HEADER_BYTES}")
-        header, sizes = parse_header(self._read_exact(length, deadline))
+        if length > max_bytes:
+            raise TooLarge(f"a message of more than {max_bytes} bytes")
+        header, sizes = parse_header(self._read_exact(length, deadline), max_bytes)
         return header, [self._read_exact(size, deadline) for size in sizes]

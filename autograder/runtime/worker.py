@@ -6,6 +6,7 @@ It imports nothing of the grader but this runtime package, and knows no grader s
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import operator
@@ -14,6 +15,7 @@ import sys
 import traceback
 from typing import Any
 
+from .contract import EMPTY_DICT_NODE, WorkerConfig
 from .protocol import Channel, Decoder, Encoder, NotEncodable, ProtocolViolation
 
 OPERATORS = {
@@ -50,12 +52,15 @@ def _safe_str(error: BaseException) -> str:
 
 
 class Server:
-    def __init__(self, config: dict):
+    def __init__(self, config: WorkerConfig, module_file: str):
         self.config = config
-        self.channel = Channel(*config["fds"])
+        self.module_file = module_file
+        self.channel = Channel(*config.fds)
         self.handles: dict[int, Any] = {}
         self.next_handle = 1
         self.module: Any = None
+        self.rid: Any = None          # the request being served: every reply and callback names it
+        self.next_callback = 1
 
     # ---------------------------------------------------------------- values
     def to_handle(self, value: Any) -> dict:
@@ -96,7 +101,7 @@ class Server:
         except BaseException as error:  # a hostile __len__, __iter__, ...
             self.send_error(type(error).__name__, f"the returned value could not be read: {_safe_str(error)}", "")
             return
-        header = {key: tree}
+        header = {key: tree, "rid": self.rid}
         if extra:
             header.update(extra)
         try:
@@ -105,16 +110,31 @@ class Server:
             self.send_error("UnsupportedValue", f"the returned value is too large to send: {error}", "")
 
     def send_error(self, type_name: str, message: str, trace: str) -> None:
-        self.channel.send({"error": {"type": type_name[:100], "message": message[:MAX_MESSAGE_CHARS], "traceback": trace}}, [])
+        self.channel.send({"error": {"type": type_name[:100], "message": message[:MAX_MESSAGE_CHARS], "traceback": trace},
+                           "rid": self.rid}, [])
 
     # ---------------------------------------------------------------- callbacks
     def call_back(self, callback_id: Any, args: tuple, kwargs: dict) -> Any:
+        """Call a trusted function: send its arguments, serve nested requests until its result comes.
+
+        Each callback has an id of its own, echoed by its result: a nested callback (student code
+        that the trusted function reaches calls back again) gets its own result, never the outer one.
+        """
+        if self.rid is None:
+            raise RuntimeError("the grader's function can only be called while the grader is calling your code")
         encoder = Encoder(to_handle=self.to_handle)
-        tree = {"args": encoder.encode(list(args)), "kwargs": encoder.encode(dict(kwargs))}
-        self.channel.send({"callback": callback_id, **tree}, encoder.buffers)
-        while True:  # serve nested requests until the callback's result arrives
+        try:
+            tree = {"args": encoder.encode(list(args)), "kwargs": encoder.encode(dict(kwargs))}
+        except NotEncodable as error:
+            raise TypeError(f"the arguments given to the grader's function cannot be sent: {error}") from None
+        call_id = self.next_callback
+        self.next_callback += 1
+        self.channel.send({"callback": callback_id, "cid": call_id, "rid": self.rid, **tree}, encoder.buffers)
+        while True:  # serve nested requests until this callback's result arrives
             header, buffers = self.channel.receive()
             if header.get("op") == "callback_result":
+                if header.get("cid") != call_id:
+                    raise RuntimeError("the grader's function returned out of order")
                 if "error" in header:
                     raise RuntimeError(f"the grader's function raised: {str(header['error'])[:500]}")
                 return self.decode(header.get("ok"), buffers)
@@ -131,6 +151,13 @@ class Server:
         return target
 
     def handle(self, header: dict, buffers: list[bytes]) -> None:
+        outer, self.rid = self.rid, header.get("rid")
+        try:
+            self._handle(header, buffers)
+        finally:
+            self.rid = outer
+
+    def _handle(self, header: dict, buffers: list[bytes]) -> None:
         for handle_id in header.get("release", []) or []:
             self.handles.pop(handle_id, None)
         op = header.get("op")
@@ -138,7 +165,7 @@ class Server:
             if op == "call":
                 function = self.target(header, buffers)
                 args = self.decode(header.get("args", []), buffers)
-                kwargs = self.decode(header.get("kwargs", {"$": "dict", "k": [], "v": []}), buffers)
+                kwargs = self.decode(header.get("kwargs", EMPTY_DICT_NODE), buffers)
                 result = function(*args, **kwargs)
                 self.send_value("ok", result)
             elif op == "getattr":
@@ -154,12 +181,8 @@ class Server:
                 self.send_value("ok", function(*self.decode(header.get("args", []), buffers)))
             elif op == "probe":
                 self.run_probe(header, buffers)
-            elif op == "release":
-                self.send_value("ok", None)
             elif op == "names":
                 self.send_value("ok", sorted(n for n in vars(self.module) if not n.startswith("_")))
-            elif op == "ping":
-                self.send_value("ok", os.getpid())
             else:
                 raise ProtocolViolation(f"unknown request {op!r}")
         except ProtocolViolation as error:
@@ -169,15 +192,15 @@ class Server:
         except KeyboardInterrupt:
             self.send_error("KeyboardInterrupt", "student code raised KeyboardInterrupt", "")
         except BaseException as error:
-            self.send_error(type(error).__name__, _safe_str(error), _student_traceback(error, self.config["module_file"]))
+            self.send_error(type(error).__name__, _safe_str(error), _student_traceback(error, self.module_file))
 
     def run_probe(self, header: dict, buffers: list[bytes]) -> None:
         from . import instruments
 
         function = self.target(header, buffers)
         args = self.decode(header.get("args", []), buffers)
-        kwargs = self.decode(header.get("kwargs", {"$": "dict", "k": [], "v": []}), buffers)
-        options = self.decode(header.get("options", {"$": "dict", "k": [], "v": []}), buffers)
+        kwargs = self.decode(header.get("kwargs", EMPTY_DICT_NODE), buffers)
+        options = self.decode(header.get("options", EMPTY_DICT_NODE), buffers)
         name = header.get("probe")
         if name == "op_trace":
             result, data = instruments.op_trace(lambda: function(*args, **kwargs))
@@ -187,6 +210,10 @@ class Server:
             result, data = instruments.numpy_warnings(lambda: function(*args, **kwargs))
         elif name == "autograd":
             result, data = instruments.autograd(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
+        elif name == "module_autograd":
+            result, data = instruments.module_autograd(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
+        elif name == "autograd_trace":
+            result, data = instruments.autograd_trace(function, args, kwargs, options.get("wrt", []), options.get("cotangents"))
         else:
             raise ProtocolViolation(f"unknown probe {name!r}")
         self.send_value("ok", (result, data))
@@ -194,10 +221,10 @@ class Server:
     # ---------------------------------------------------------------- start-up
     def import_submission(self) -> None:
         config = self.config
-        sys.path.insert(0, config["submission_dir"])
-        spec = importlib.util.spec_from_file_location(config["module"], config["module_file"])
+        sys.path.insert(0, config.submission_dir)
+        spec = importlib.util.spec_from_file_location(config.module, self.module_file)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[config["module"]] = module
+        sys.modules[config.module] = module
         spec.loader.exec_module(module)
         self.module = module
 
@@ -209,7 +236,7 @@ class Server:
             return
         except BaseException as error:
             self.send_error(type(error).__name__, f"importing the module failed: {_safe_str(error)}",
-                            _student_traceback(error, self.config["module_file"]))
+                            _student_traceback(error, self.module_file))
             return
         self.send_value("ok", {"pid": os.getpid()})
         while True:
@@ -229,36 +256,85 @@ def preload(names: list[str]) -> None:
         if name == "torch":
             module.set_num_threads(1)
             module.set_num_interop_threads(1)
-    from . import guard, imports, instruments, isolation  # noqa: F401  (loaded now: the sandbox hides this package)
-
-
-def run(config: dict) -> None:
-    """Guard, isolate, report the measures, then import the submission and serve; never returns."""
-    channel = Channel(*config["fds"])
+            os.environ.update(device_environment(probe_cuda=False))  # before a later preload imports triton
+    from . import audit, guard, imports, instruments, isolation, seccomp  # noqa: F401  (loaded now: the sandbox hides this package)
     try:
-        if config.get("forbidden_calls"):
+        import pyseccomp  # noqa: F401  (loaded now, with its libseccomp, before the file system is narrowed)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def device_environment(*, probe_cuda: bool = True) -> dict[str, str]:
+    """TRITON_INTERPRET=1 where torch has no CUDA device: a Triton kernel then runs on the CPU through
+    Triton's interpreter. Set before triton is imported (its own @jit functions read it). A process
+    that forks (the zygote) passes probe_cuda=False: it judges by the build alone, never touching CUDA."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    cpu_only_build = torch.version.cuda is None and getattr(torch.version, "hip", None) is None
+    if cpu_only_build or (probe_cuda and not torch.cuda.is_available()):
+        return {"TRITON_INTERPRET": "1"}
+    return {}
+
+
+def run(raw: dict) -> None:
+    """Guard, isolate, report the measures, then import the submission and serve; never returns."""
+    config = WorkerConfig.from_dict(raw)
+    channel = Channel(*config.fds)
+    try:
+        if config.rank:  # one rank of a group (autograder.sandbox.ranks): imported now, the sandbox hides this package
+            from .ranks import join_process_group
+        if config.forbidden_calls:
             from .guard import install_guard
 
-            install_guard(config["forbidden_calls"])
+            if "torch" in sys.modules:
+                from . import instruments
+
+                instruments.keep_trusted_copies()
+            install_guard(list(config.forbidden_calls))
+        disarmed = []
+        if config.forbidden_ops and "torch" in sys.modules:
+            from .guard import disarm_ops
+
+            disarmed = disarm_ops(list(config.forbidden_ops))
         from .isolation import isolate, working_paths
 
-        plan = config.get("isolation") or {"mode": "none", "submission_dir": config["submission_dir"]}
+        plan = dataclasses.asdict(config.isolation)
         measures = isolate(plan)
+        measures["disarmed_ops"] = len(disarmed)
+        if config.rank:  # join the group's process group before any student code loads
+            measures["rank_group"] = join_process_group(config.rank)
     except BaseException as error:  # before any student code: the grader's or the machine's fault
         channel.send({"error": {"type": "IsolationFailed", "message": f"{type(error).__name__}: {error}"[:2000],
                                 "traceback": ""}}, [])
         os._exit(0)
     submission, temporary = working_paths(plan)
     os.environ.clear()
-    os.environ.update(config.get("environment", {}), HOME=submission, TMPDIR=temporary)
-    config = dict(config, submission_dir=submission, module_file=os.path.join(submission, config["module"] + ".py"))
+    os.environ.update(config.environment, HOME=submission, TMPDIR=temporary)
+    os.environ.update(device_environment())
+    config = dataclasses.replace(config, submission_dir=submission)
     os.chdir(submission)
-    if config.get("allowed_imports") is not None:
+    if config.allowed_imports is not None:
         from .imports import install
 
-        install(config["allowed_imports"], config.get("forbidden_imports", []), submission, config.get("assignment", ""))
+        install(list(config.allowed_imports), list(config.forbidden_imports), submission, config.assignment)
+    if config.seccomp:
+        from .seccomp import install as install_seccomp
+
+        try:
+            installed = install_seccomp()
+        except Exception as error:  # noqa: BLE001 - the kernel refused: recorded, the worker still runs
+            installed = {"seccomp": False, "seccomp_note": f"seccomp refused: {type(error).__name__}: {error}"[:300]}
+        measures["seccomp"] = installed["seccomp"]
+        if "seccomp_note" in installed:
+            measures.setdefault("notes", []).append(installed["seccomp_note"])
+    if config.audit:
+        from .audit import install as install_audit_hook
+
+        install_audit_hook(submission)  # last: nothing of the runtime's own set-up is refused
+        measures["audit_hook"] = True
     channel.send({"isolated": measures}, [])
-    server = Server(config)
+    server = Server(config, os.path.join(submission, config.module + ".py"))
     server.serve()
     try:
         sys.stdout.flush()
@@ -270,7 +346,7 @@ def run(config: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv if argv is None else argv
     config = json.loads(argv[1])
-    preload(config.get("preload", []))
+    preload(list(config.get("preload", [])))
     run(config)
 
 

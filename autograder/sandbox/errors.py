@@ -9,8 +9,11 @@ from __future__ import annotations
 class StudentError(Exception):
     """Student code raised (or returned something that cannot cross). Status: error."""
 
-    def __init__(self, type_name: str, message: str, traceback: str = ""):
+    def __init__(self, type_name: str, message: str, traceback: str = "", *, from_worker: bool = False):
+        # from_worker: type, message and traceback are the worker's (student-controlled) text;
+        # otherwise the trusted side wrote them and they hold no student text.
         self.type_name, self.message, self.traceback = type_name, message, traceback
+        self.from_worker = from_worker
         super().__init__(f"{type_name}: {message}")
 
 

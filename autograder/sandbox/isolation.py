@@ -2,16 +2,15 @@
 printed when the grader's own files cannot be hidden from student code."""
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.runtime.contract import IsolationMeasures
 from autograder.sandbox.environment import (
     BOOTSTRAP,
     ISOLATION_ENV,
@@ -19,33 +18,6 @@ from autograder.sandbox.environment import (
     WORKER_ENVIRONMENT,
     runtime_copy,
 )
-
-
-@dataclass
-class Isolation:
-    """Which measures were in force for the worker (recorded in every result)."""
-
-    private_copy: bool = True
-    clean_environment: bool = True
-    resource_limits: bool = False
-    network_namespace: bool = False
-    unprivileged_user: bool = False
-    hidden_paths: bool = False
-    mode: str = "none"
-    loopback: bool = False
-    private_tmp: bool = False
-    pid_namespace: bool = False
-    ipc_namespace: bool = False
-    process_limit: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_measures(cls, measures: dict) -> "Isolation":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in measures.items() if k in names})
 
 
 def _candidate_modes() -> list[str]:
@@ -56,7 +28,7 @@ def _candidate_modes() -> list[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _detect(modes: tuple[str, ...]) -> Isolation:
+def _detect(modes: tuple[str, ...]) -> IsolationMeasures:
     with tempfile.TemporaryDirectory(prefix="autograder-probe-") as scratch:
         runtime = runtime_copy(Path(scratch))
         request = json.dumps({"modes": list(modes), "scratch": str(Path(scratch) / "try")})
@@ -69,22 +41,22 @@ def _detect(modes: tuple[str, ...]) -> Isolation:
     except (ValueError, IndexError):
         report = {"error": (completed.stdout + completed.stderr)[-500:]}
     if "ok" not in report:
-        return Isolation(notes=[f"isolation probe failed: {report.get('error')}"])
-    return Isolation.from_measures(report["ok"])
+        return IsolationMeasures(notes=[f"isolation probe failed: {report.get('error')}"])
+    return IsolationMeasures.from_measures(report["ok"])
 
 
-def detect_isolation() -> Isolation:
+def detect_isolation() -> IsolationMeasures:
     """What this machine allows: the batch's probed plan if inherited, else probed once (~0.1 s)."""
     inherited = os.environ.get(ISOLATION_ENV)
     if inherited:
         try:
-            return Isolation.from_measures(json.loads(inherited))
+            return IsolationMeasures.from_measures(json.loads(inherited))
         except (ValueError, TypeError):
             pass
     return _detect(tuple(_candidate_modes()))
 
 
-def hidden_files_warning(isolation: Isolation) -> str:
+def hidden_files_warning(isolation: IsolationMeasures) -> str:
     """The loud warning printed when the sandbox cannot hide the grader's files ('' if it can)."""
     if isolation.hidden_paths:
         return ""

@@ -60,6 +60,31 @@ class Probe:
     def autograd(self, function: Any, args: tuple, kwargs: dict | None = None, *, wrt: list[int], cotangents: Any = None) -> tuple[Any, list]:
         return self._run("autograd", function, args, kwargs or {}, {"wrt": list(wrt), "cotangents": cotangents})
 
+    def module_autograd(self, module: Any, args: tuple, kwargs: dict | None = None, *, wrt: list[int] = (),
+                        cotangents: Any = None) -> tuple[Any, list, dict]:
+        """module(*args, **kwargs) (a student torch module's handle) in the worker, and the gradients of
+        <outputs, cotangents> w.r.t. args[wrt] and w.r.t. every named parameter: (outputs, input grads,
+        {parameter name: grad})."""
+        outputs, data = self._run("module_autograd", module, args, kwargs or {}, {"wrt": list(wrt), "cotangents": cotangents})
+        if not isinstance(data, dict) or not isinstance(data.get("inputs"), list) or not isinstance(data.get("parameters"), dict):
+            raise StudentError("ProtocolViolation", "the worker sent a malformed module_autograd result")
+        return outputs, data["inputs"], data["parameters"]
+
+    def autograd_trace(self, function: Any, args: tuple, kwargs: dict | None = None, *, wrt: list[int],
+                       cotangents: Any = None) -> tuple[Any, list, list[OpRecord], list[tuple[int, ...]]]:
+        """autograd() plus the op trace of its forward and backward and the shapes saved for backward:
+        (outputs, grads, ops, saved_shapes)."""
+        result, data = self._run("autograd_trace", function, args, kwargs or {}, {"wrt": list(wrt), "cotangents": cotangents})
+        if not isinstance(result, (list, tuple)) or len(result) != 2:
+            raise StudentError("ProtocolViolation", "the worker sent a malformed probe result")
+        outputs, grads = result
+        data = data if isinstance(data, dict) else {}
+        ops = [OpRecord(op["name"], tuple(tuple(s) for s in op.get("shapes", []) if isinstance(s, list)),
+                        tuple(str(t) for t in op.get("dtypes", [])))
+               for op in data.get("ops", []) if isinstance(op, dict) and isinstance(op.get("name"), str)]
+        saved = [tuple(s) for s in data.get("saved", []) if isinstance(s, (list, tuple))]
+        return outputs, grads, ops, saved
+
     def peak_memory(self, function: Any, *args: Any, **kwargs: Any) -> tuple[Any, dict]:
         return self._run("peak_memory", function, args, kwargs)
 

@@ -8,16 +8,20 @@ starts a fresh worker, so one bad call costs one test.
 """
 from __future__ import annotations
 
+import inspect
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from autograder.errors import GraderFault
+from autograder.runtime.contract import EMPTY_DICT_NODE
 from autograder.runtime.protocol import (
     Decoder,
     Encoder,
     NotEncodable,
     ProtocolViolation,
+    TooLarge,
 )
 from autograder.sandbox.errors import (
     StudentError,
@@ -34,6 +38,34 @@ class CallLimits:
     call_seconds: float
     test_seconds: float
     test_deadline: float | None = None
+    call_bytes: int = 512 << 20        # bytes the worker may send in one call (callbacks included)
+    test_bytes: int = 2048 << 20       # ... and in one test
+
+
+def _holds_worker_value(value: Any, depth: int = 0) -> bool:
+    """Whether `value` contains a handle of a student object (an object array built over handles, ...)."""
+    if isinstance(value, RemoteObject):
+        return True
+    if depth > 8:
+        return False
+    try:
+        import numpy as np
+
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            return any(_holds_worker_value(v, depth + 1) for v in value.flat[:10000])
+    except Exception:
+        return False
+    if isinstance(value, dict):
+        return any(_holds_worker_value(v, depth + 1) for v in list(value.keys())[:10000] + list(value.values())[:10000])
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_holds_worker_value(v, depth + 1) for v in list(value)[:10000])
+    return False
+
+
+def _unusable(error: BaseException) -> StudentError:
+    """What the student reads when a value their code produced cannot be used (never their text)."""
+    detail = str(error) if isinstance(error, ProtocolViolation) else type(error).__name__
+    return StudentError("UnusableValue", f"your code sent back a value the grader cannot use ({detail[:200]})")
 
 
 @dataclass
@@ -53,11 +85,14 @@ class Session:
     poisoned: Exception | None = None
     collected_output: str = ""
     isolation: dict = field(default_factory=dict)
+    test_bytes: int = 0          # bytes received from the worker in this test
+    call_bytes: int = 0          # ... in the current outermost call
 
     def begin_test(self) -> None:
         """A new test: a fresh time budget, and earlier timeouts or crashes forgotten."""
         self.limits.test_deadline = time.monotonic() + self.limits.test_seconds
         self.poisoned = None
+        self.test_bytes = 0
 
     # ---------------------------------------------------------------- life cycle
     def ensure_worker(self) -> WorkerProcess:
@@ -136,15 +171,29 @@ class Session:
             for key, value in values.items():
                 header[key] = encoder.encode(value)
         except NotEncodable as error:
+            if _holds_worker_value(values):  # built from the student's output: theirs to fix
+                raise StudentError("UnsupportedValue", "a value built from your code's output cannot be sent back "
+                                                       "to your code (for example an array of your objects)") from None
             raise GraderFault(f"a grading test passed a value the boundary cannot copy: {error}") from None
+        except StudentError:
+            raise
+        except Exception as error:  # a student object's method ran while copying (len, iter, ...)
+            if _holds_worker_value(values):
+                raise StudentError("UnsupportedValue", f"a value built from your code's output could not be sent "
+                                                       f"back to your code ({type(error).__name__})") from None
+            raise
         if self.pending_release:
             header["release"] = self.pending_release[:]
             self.pending_release.clear()
+        rid = secrets.randbits(62)  # unguessable: a frame written before this request cannot name it
+        header["rid"] = rid
         self.calls += 1
+        if self.depth == 0:
+            self.call_bytes = 0
         self.depth += 1
         try:
             worker.channel.send(header, encoder.buffers)
-            return self._await_reply(worker, generation)
+            return self._await_reply(worker, generation, rid)
         except (BrokenPipeError, ConnectionError):
             worker.wait_dead()
             raise WorkerCrashed(f"the worker process died before the call{worker.describe_exit()}") from None
@@ -171,17 +220,26 @@ class Session:
             deadline = min(deadline, self.limits.test_deadline)
         return deadline
 
-    def _await_reply(self, worker: WorkerProcess, generation: int) -> Any:
+    def _budget(self) -> int:
+        """Bytes the worker may still send: the smaller of the call's and the test's remainders."""
+        return max(0, min(self.limits.call_bytes - self.call_bytes, self.limits.test_bytes - self.test_bytes))
+
+    def _await_reply(self, worker: WorkerProcess, generation: int, rid: int) -> Any:
         deadline = self._deadline()
         while True:
             try:
-                header, buffers = worker.channel.receive(deadline=deadline)
+                header, buffers = worker.channel.receive(deadline=deadline, max_bytes=self._budget())
             except TimeoutError:
                 worker.kill()
                 test_over = self.limits.test_deadline is not None and time.monotonic() >= self.limits.test_deadline
                 limit = f"the test's {self.limits.test_seconds:g} s" if test_over else f"{self.limits.call_seconds:g} s"
                 self.poisoned = StudentTimeout(f"student code ran past {limit} limit and was stopped")
                 raise self.poisoned from None
+            except TooLarge as error:
+                worker.kill()
+                raise StudentError("TooMuchData", f"your code sent back {error} per call "
+                                                  f"({self.limits.call_bytes >> 20} MiB) and per test "
+                                                  f"({self.limits.test_bytes >> 20} MiB)") from None
             except ProtocolViolation as error:
                 worker.kill()
                 raise StudentError("ProtocolViolation", f"the worker sent a malformed reply ({error})") from None
@@ -189,6 +247,13 @@ class Session:
                 worker.wait_dead()
                 self.poisoned = WorkerCrashed(f"the worker process died during the call{worker.describe_exit()}")
                 raise self.poisoned from None
+            size = sum(len(b) for b in buffers)
+            self.call_bytes += size
+            self.test_bytes += size
+            if header.get("rid") != rid:  # stale, forged, or an answer to another call: never read as this one
+                worker.kill()
+                raise StudentError("ProtocolViolation", "the worker sent a reply that answers no pending call "
+                                                        "(student code wrote to the grader's channel)")
             if "callback" in header:
                 self._serve_callback(worker, header, buffers)
                 continue
@@ -197,41 +262,63 @@ class Session:
                 if not isinstance(error, dict):
                     raise StudentError("ProtocolViolation", "the worker sent a malformed error")
                 raise StudentError(str(error.get("type", "Error"))[:100], str(error.get("message", ""))[:4000],
-                                   str(error.get("traceback", ""))[:8000])
+                                   str(error.get("traceback", ""))[:8000], from_worker=True)
             if "ok" not in header:
                 worker.kill()
                 raise StudentError("ProtocolViolation", "the worker sent a reply without a result")
-            try:
-                return self._decode(header["ok"], buffers, generation)
-            except ProtocolViolation as error:
-                raise StudentError("ProtocolViolation", f"the worker sent a malformed value ({error})") from None
+            return self._decode(header["ok"], buffers, generation)
 
     def _decode(self, tree: Any, buffers: list[bytes], generation: int) -> Any:
+        """Values from the worker: any failure to build them is the student's fault, never the grader's."""
         def from_handle(node: dict) -> RemoteObject:
             handle_id, type_name = node.get("id"), node.get("type", "object")
             if type(handle_id) is not int or type(type_name) is not str:
                 raise ProtocolViolation("malformed handle")
-            return RemoteObject._make(self, generation, handle_id, type_name[:80], bool(node.get("callable")))
+            if not type_name.isidentifier():  # a class name is an identifier; anything else is smuggled text
+                type_name = "object"
+            return RemoteObject._make(self, generation, handle_id, type_name[:80], node.get("callable") is True)
 
-        return Decoder(buffers, from_handle=from_handle).decode(tree)
+        try:
+            return Decoder(buffers, from_handle=from_handle, import_torch=False).decode(tree)
+        except RecursionError as error:
+            raise _unusable(error) from None
+        except Exception as error:
+            raise _unusable(error) from None
 
     def _serve_callback(self, worker: WorkerProcess, header: dict, buffers: list[bytes]) -> None:
+        """Call a trusted function for the worker, with arguments checked against its signature.
+
+        The reply names the callback call it answers (`cid`), so nested callbacks each get their own.
+        What goes back on refusal is the grader's sentence and an exception type, never a hidden value.
+        """
         function = self.callback_table.get(header.get("callback"))
-        reply: dict[str, Any] = {"op": "callback_result"}
+        call_id = header.get("cid")
+        reply: dict[str, Any] = {"op": "callback_result", "cid": call_id if type(call_id) is int else None}
         encoder = Encoder(to_handle=self._reference)
         try:
             if function is None:
                 raise ProtocolViolation("callback to an unknown function")
-            args = self._decode(header.get("args", []), buffers, self.generation)
-            kwargs = self._decode(header.get("kwargs", {"$": "dict", "k": [], "v": []}), buffers, self.generation)
+            try:
+                args = self._decode(header.get("args", []), buffers, self.generation)
+                kwargs = self._decode(header.get("kwargs", EMPTY_DICT_NODE), buffers, self.generation)
+            except StudentError as error:
+                raise ProtocolViolation(error.message) from None
             if not isinstance(args, list) or not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
                 raise ProtocolViolation("malformed callback arguments")
+            try:
+                inspect.signature(function).bind(*args, **kwargs)
+            except TypeError:
+                raise ProtocolViolation("the grader's function was called with the wrong arguments") from None
+            except ValueError:
+                pass  # a builtin without a signature: it checks its own arguments
             reply["ok"] = encoder.encode(function(*args, **kwargs))
         except ProtocolViolation as error:
-            reply = {"op": "callback_result", "error": f"malformed callback: {error}"}
+            reply = {"op": "callback_result", "cid": reply["cid"], "error": f"refused: {error}"}
             encoder.buffers.clear()
+        except (StudentTimeout, WorkerCrashed):
+            raise  # the worker is gone: nothing to answer
         except Exception as error:  # the trusted function refused the student's argument
-            reply = {"op": "callback_result", "error": f"{type(error).__name__}: {error}"}
+            reply = {"op": "callback_result", "cid": reply["cid"], "error": f"{type(error).__name__}"}
             encoder.buffers.clear()
         worker.channel.send(reply, encoder.buffers)
 

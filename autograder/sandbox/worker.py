@@ -2,11 +2,12 @@
 
 The worker sees a fresh copy of the submission in a private temporary directory, a clean
 environment, resource limits, its own process group, and (where the kernel allows) its own
-network namespace. Each measure actually in force is recorded in `Isolation`, so a result
+network namespace. Each measure actually in force is recorded in `IsolationMeasures`, so a result
 says how it was produced.
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -23,14 +24,16 @@ from pathlib import Path
 
 from autograder.course.model import Limits
 from autograder.errors import GraderFault
+from autograder.runtime.contract import IsolationMeasures, IsolationPlan, WorkerConfig
 from autograder.runtime.protocol import Channel
+from autograder.sandbox.cleanup import remove_tree
 from autograder.sandbox.environment import (
     BOOTSTRAP,
     WORKER_ENVIRONMENT,
     ZYGOTE_ENV,
     runtime_copy,
 )
-from autograder.sandbox.isolation import Isolation, detect_isolation
+from autograder.sandbox.isolation import detect_isolation
 
 F_SETPIPE_SZ = 1031
 
@@ -43,6 +46,8 @@ class WorkerSpec:
     module: str
     preload: tuple[str, ...] = ("numpy",)
     forbidden_calls: tuple[str, ...] = ()
+    forbidden_ops: tuple[str, ...] = ()         # aten op patterns disarmed in the dispatcher
+    audit_hook: bool = True                     # False only to test the layers below it (seccomp) alone
     allowed_imports: tuple[str, ...] = ("*",)   # judged at run time too, for imports the submission makes
     forbidden_imports: tuple[str, ...] = ()
     assignment: str = "this assignment"
@@ -50,6 +55,7 @@ class WorkerSpec:
     start_seconds: float = 60.0
     python: str = sys.executable
     zygote: str | None = field(default_factory=lambda: os.environ.get(ZYGOTE_ENV) or None)
+    rank: dict | None = None   # one rank of a group (autograder.sandbox.ranks): rank, world_size, port, network, timeout
 
 
 class _ZygoteChild:
@@ -93,12 +99,12 @@ class _ZygoteChild:
                 pass
 
 
-def _spawn_from_zygote(path: str, config: dict, fds: list[int], timeout: float) -> _ZygoteChild:
+def _spawn_from_zygote(path: str, config: WorkerConfig, fds: list[int], timeout: float) -> _ZygoteChild:
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         connection.settimeout(timeout)
         connection.connect(path)
-        socket.send_fds(connection, [json.dumps({"spawn": config}).encode()], fds)
+        socket.send_fds(connection, [json.dumps({"spawn": dataclasses.asdict(config)}).encode()], fds)
         reply = json.loads(connection.recv(4096) or b"{}")
         connection.settimeout(None)
     except (OSError, ValueError) as error:
@@ -153,7 +159,7 @@ class WorkerProcess:
         self.process, self.channel, self.root, self._output, self._fds = process, channel, root, output, fds
 
     @classmethod
-    def start(cls, spec: WorkerSpec, isolation: Isolation | None = None) -> "WorkerProcess":
+    def start(cls, spec: WorkerSpec, isolation: IsolationMeasures | None = None) -> "WorkerProcess":
         """Start a worker (forked by the warm pool when one serves this process) under `isolation`."""
         isolation = isolation or detect_isolation()
         root = Path(tempfile.mkdtemp(prefix="autograder-worker-"))
@@ -168,31 +174,34 @@ class WorkerProcess:
             except OSError:
                 pass
         limits = {name: getattr(spec.limits, name)
-                  for name in ("memory_mb", "cpu_seconds", "processes", "open_files", "file_size_mb")}
-        config = {
-            "submission_dir": str(work), "module": spec.module, "preload": list(spec.preload),
-            "forbidden_calls": list(spec.forbidden_calls), "environment": dict(WORKER_ENVIRONMENT),
-            "allowed_imports": list(spec.allowed_imports), "forbidden_imports": list(spec.forbidden_imports),
-            "assignment": spec.assignment,
-            "isolation": {"mode": isolation.mode, "submission_dir": str(work), "new_root": str(root / "root"),
-                          "limits": limits},
-        }
+                  for name in ("memory_mb", "cpu_seconds", "processes", "open_files", "file_size_mb", "scratch_mb",
+                               "scratch_inodes")}
+        config = WorkerConfig(
+            submission_dir=str(work), module=spec.module, preload=tuple(spec.preload),
+            forbidden_calls=tuple(spec.forbidden_calls), forbidden_ops=tuple(spec.forbidden_ops),
+            audit=spec.audit_hook, environment=dict(WORKER_ENVIRONMENT),
+            allowed_imports=tuple(spec.allowed_imports), forbidden_imports=tuple(spec.forbidden_imports),
+            assignment=spec.assignment,
+            isolation=IsolationPlan(mode=isolation.mode, submission_dir=str(work), new_root=str(root / "root"),
+                                    limits=limits, join_network=spec.rank.get("network") if spec.rank else None),
+            rank={k: v for k, v in spec.rank.items() if k != "network"} if spec.rank is not None else None,
+        )
         try:
             if spec.zygote:
                 process = _spawn_from_zygote(spec.zygote, config, [to_worker_r, from_worker_w, out_w],
                                              spec.start_seconds)
             else:
-                config["fds"] = [to_worker_r, from_worker_w]
+                config = config.with_fds([to_worker_r, from_worker_w])
                 runtime = runtime_copy(root)
                 process = subprocess.Popen(
-                    [spec.python, "-I", "-c", BOOTSTRAP.format(module="worker"), json.dumps(config), str(runtime)],
+                    [spec.python, "-I", "-c", BOOTSTRAP.format(module="worker"), config.to_json(), str(runtime)],
                     cwd=work, env=dict(WORKER_ENVIRONMENT, HOME=str(work), TMPDIR=str(work)),
                     stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(to_worker_r, from_worker_w),
                 )
         except BaseException:
             for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w, out_r, out_w):
                 os.close(fd)
-            shutil.rmtree(root, ignore_errors=True)
+            remove_tree(root)
             raise
         for fd in (to_worker_r, from_worker_w, out_w):
             os.close(fd)
@@ -248,7 +257,7 @@ class WorkerProcess:
                 pass
         self._fds = []
         self._output.join(timeout=2)
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_tree(self.root)
 
     def describe_exit(self) -> str:
         code = self.process.poll()

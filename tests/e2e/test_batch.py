@@ -104,6 +104,20 @@ def gradebook(cli, out: Path) -> str:
     return (out / "gradebook.csv").read_text()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def run_time_layers_only():
+    """The hostile entries must reach the worker: the batch is about surviving what they do at run
+    time (hangs, exits, fork bombs, segfaults), so the static allow-list, which would refuse most of
+    them before they run, is opened here (tests/security checks it refuses them)."""
+    previous = os.environ.get("AUTOGRADER_LANGUAGE_SURFACE")
+    os.environ["AUTOGRADER_LANGUAGE_SURFACE"] = "open"
+    yield
+    if previous is None:
+        os.environ.pop("AUTOGRADER_LANGUAGE_SURFACE")
+    else:
+        os.environ["AUTOGRADER_LANGUAGE_SURFACE"] = previous
+
+
 @pytest.fixture(scope="module")
 def one_by_one(tmp_path_factory):
     """The class graded one submission at a time: the reference for the parallel runs."""

@@ -64,7 +64,7 @@ def test_gradescope_bundle_has_the_documented_layout_and_is_reproducible(cli, tm
     with zipfile.ZipFile(first) as bundle:
         names = bundle.namelist()
         modes = {info.filename: info.external_attr >> 16 for info in bundle.infolist()}
-    for name in ("setup.sh", "run_autograder", "grading.yaml", "pyproject.toml", "autograder/run.py",
+    for name in ("setup.sh", "run_autograder", "grading.yaml", "pyproject.toml", "autograder/pipeline/run.py",
                  "autograder/runtime/worker.py", "tests/grading/a99_toy/test_hidden.py",
                  "tests/grading/a99_toy/test_public.py", "solutions/a99_toy/toy.py"):
         assert name in names

@@ -7,7 +7,6 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -74,19 +73,21 @@ def test_terminal_summary_lists_grader_errors_and_timeouts(reported):
     assert "the results come from 2 versions of the suite or grader" in text  # "unlucky" was graded by another
 
 
-def test_feedback_lists_tests_points_and_the_messages_the_policy_allows(reported):
+def test_feedback_lists_tasks_groups_points_and_the_messages_the_policy_allows(reported):
     out, _ = reported
     markdown = (out / "bad" / "feedback.md").read_text()
     assert "**score 0 / 20; final 0 / 20** (status: graded)" in markdown
-    assert "| test_counter_adds_and_forwards_operators | Task 2: counter | error | 0 / 6 |" in markdown
+    summary = markdown.split("## Summary by task")[1].split("##")[0]  # first: one line per task
+    assert "- Task 2: counter: 0 / 6, groups failed: Task 2: counter. Why: " in summary
+    assert "| Task 2: counter | 0 / 1 | 0 / 6 |" in markdown  # one row per group, not per parametrization
     assert "ValueError: not yet" in markdown
     assert "Failing test case" in markdown and "values=[" in markdown  # public: the minimal example
-    hidden = markdown.split("### test_double_matches_reference")[1].split("###")[0]
+    hidden = markdown.split("### Task 1: double (hidden)")[1].split("###")[0]
     assert "double of a matrix" in hidden and "rows=" not in hidden  # hidden: the message, never the inputs
     late = (out / "late_lou" / "feedback.md").read_text()
     assert "submitted 2 day(s) late" in late and "-20% = -4; final 16 / 20" in late
     page = (out / "bad" / "feedback.html").read_text()
-    assert "<td>test_counter_adds_and_forwards_operators</td>" in page and "ValueError: not yet" in page
+    assert "<td>Task 2: counter</td>" in page and "ValueError: not yet" in page
 
 
 def test_student_text_cannot_inject_markup(reported):
@@ -125,9 +126,19 @@ def test_class_report_is_one_offline_file_with_three_plots(reported):
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
         pixels = _pixels(png)
         assert pixels.shape[0] > 200 and pixels.shape[1] > 400 and pixels.std() > 0.05
-    for title in ("Score histogram", "Pass rate per test", "Time per submission"):
+    for title in ("Score histogram", "Pass rate per group", "Time per submission"):
         assert f"<h2>{title}</h2>" in page
     assert 'href="late_lou/feedback.html"' in page
+
+
+def test_class_report_shows_pass_rates_per_task_and_the_failure_reasons_per_group(reported):
+    out, _ = reported
+    page = (out / "report.html").read_text()
+    assert "<h2>Pass rate per task</h2>" in page and "<h2>Groups and their most frequent failure reasons</h2>" in page
+    reasons = page.split("<h2>Groups and their most frequent failure reasons</h2>")[1].split("<h2>")[0]
+    # the students behind a reason are named (and linked) beside its count
+    assert re.search(r"<li><strong>\d+</strong> &times; [^<]+<br><small><a href=\"bad/feedback.html\">bad</a>", reasons)
+    assert "test_counter_adds" not in reasons  # groups, not parametrized test ids
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (scripts/setup.sh installs it with apt)")
@@ -153,6 +164,13 @@ def test_class_report_renders_in_headless_chromium_with_its_plots(reported, tmp_
     assert share_of("#4c78a8") > 0.002  # histogram bars and public pass rates
     assert share_of("#f58518") > 0.002  # hidden pass rates
     assert share_of("#72b7b2") > 0.002  # time per submission
+    # The class view renders too: Chromium's DOM holds the per-task and per-group tables.
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile-dom'}", "--dump-dom", (out / "report.html").resolve().as_uri()],
+        capture_output=True, text=True, timeout=180).stdout
+    assert "Pass rate per task" in dom and "most frequent failure reasons" in dom and "&times;" not in dom
+    assert re.search(r"<strong>\d+</strong> × ", dom)  # a reason with its count, as the browser parsed it
 
 
 def test_report_without_results_is_a_one_line_error(tmp_path):

@@ -41,6 +41,19 @@ def test_verify_passes_when_reference_full_stub_zero_and_mutants_caught(cli, cou
     assert row(done.stdout, "stub").split()[-1] == "ok" and "0/20" in row(done.stdout, "stub")
     assert "fails 1/1 targeted" in row(done.stdout, "mutant double_triples")
     assert "1 assignment(s), 1 mutant(s): every check holds" in done.stdout
+    # per mutant, whether the public tests alone catch it; per assignment, the share
+    assert "mutant double_triples, public tests only" in done.stdout
+    assert "a99_toy: public tests alone catch" in done.stdout
+
+
+def test_verify_fails_when_a_common_mutant_escapes_the_public_tests(cli, course):
+    add_mutant(course, "double_triples", CAUGHT)
+    missed = CAUGHT.replace("np.asarray(x) * 3", "np.asarray(x) * 2 + 0")  # a bug no test sees
+    add_mutant(course, "apply_adds_zero_common", "# feature: apply\n# common: true\n" + missed)
+    done = verify(cli, course)
+    assert done.returncode == 1
+    assert "a `common: true` mutant must be caught by the public tests" in row(
+        done.stdout, "mutant apply_adds_zero_common, public tests only")
 
 
 def test_verify_names_every_mutant_that_is_missed_or_malformed(cli, course):

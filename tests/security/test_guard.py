@@ -98,3 +98,50 @@ def test_a04_guard_catches_torch_optim_and_clipping_however_reached(tmp_path):
     forbidden = load_course(ROOT / "grading.yaml").assignment("a04").forbidden.calls
     outcomes, _ = _outcomes(tmp_path, A04_TRICKS, ("numpy", "torch"), forbidden)
     assert outcomes == {name: "forbidden" for name in outcomes}
+
+
+A05_TRICKS = '''
+import importlib
+import torch
+from torch.autograd import grad as grad_at_import
+
+def _leaf():
+    return torch.ones(2, dtype=torch.float64, requires_grad=True)
+
+def _loss(x):
+    return (x * x).sum()
+
+def square_sum(x):
+    return (x * x).sum()
+
+TRICKS = {
+    "Tensor.backward": lambda: _loss(_leaf()).backward(),
+    "autograd.grad": lambda: torch.autograd.grad(_loss(x := _leaf()), [x]),
+    "grad alias taken at import": lambda: grad_at_import(_loss(x := _leaf()), [x]),
+    "grad via importlib": lambda: importlib.import_module("torch.autograd").grad(_loss(x := _leaf()), [x]),
+    "autograd.backward": lambda: torch.autograd.backward([_loss(_leaf())]),
+    "torch.func": lambda: importlib.import_module("torch.func").grad(_loss)(torch.ones(2)),
+    "nn.RNN": lambda: torch.nn.RNN(2, 2),
+}
+'''
+
+
+def test_a05_guard_refuses_autograd_in_student_code_while_the_autograd_probe_still_differentiates(tmp_path):
+    """a05's manual gradients: every way to autograd raises for the student; the grader's own probe works."""
+    import torch
+
+    from autograder.sandbox.probe import Probe
+
+    forbidden = load_course(ROOT / "grading.yaml").assignment("a05").forbidden.calls
+    outcomes, _ = _outcomes(tmp_path, A05_TRICKS, ("numpy", "torch"), forbidden)
+    assert outcomes == {name: "forbidden" for name in outcomes}
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "tricks.py").write_text(textwrap.dedent(A05_TRICKS) + PROBE)
+    session = Session(WorkerSpec(tmp_path / "again", "tricks", preload=("numpy", "torch"), forbidden_calls=forbidden,
+                                 zygote=None), CallLimits(120, 240))
+    try:
+        student = StudentModule(session)
+        value, grads = Probe(session).autograd(student.square_sum, (torch.tensor([1.0, -2.0], dtype=torch.float64),), wrt=[0])
+        assert float(value) == 5.0 and grads[0].tolist() == [2.0, -4.0]
+    finally:
+        session.close()

@@ -21,9 +21,10 @@ EXPECTED = {  # total score out of 20: what the honest part earns
     "os_exit": 16, "infinite_loop": 16, "fork_bomb": 16, "allocate_50gb": 16, "flood_stdout": 16,
     "tcp_connect": 16, "huge_value": 16, "deep_value": 16, "pickle_value": 16, "tricky_value": 16, "kill_parent": 16, "segfault": 16,
 }
-APPLY_STATUS = {"sys_exit": "error", "os_exit": "crashed", "infinite_loop": "timeout", "fork_bomb": "timeout",
+# fork_bomb and kill_parent: the worker's audit hook refuses os.fork and os.kill (RefusedOperation: error)
+APPLY_STATUS = {"sys_exit": "error", "os_exit": "crashed", "infinite_loop": "timeout", "fork_bomb": "error",
                 "allocate_50gb": "error", "flood_stdout": "timeout", "huge_value": "error", "deep_value": "error",
-                "segfault": "crashed"}
+                "segfault": "crashed", "kill_parent": "error"}
 LISTEN_PORT = 47613  # tcp_connect tries the grader's loopback here
 
 
@@ -98,8 +99,10 @@ def batch(request, tmp_path_factory):
     private_tmp.mkdir()
     listener = Listener()
     listener.start()
+    # These fixtures test the run-time containment: the allow-list scan would refuse most of them before
+    # they run (tests/security/test_language_surface.py), so it is opened here; the audit hook stays.
     environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", AUTOGRADER_WARM="1" if request.param == "warm" else "0",
-                       TMPDIR=str(private_tmp))
+                       TMPDIR=str(private_tmp), AUTOGRADER_LANGUAGE_SURFACE="open")
     environment.pop("AUTOGRADER_ISOLATION", None)
     try:
         completed = subprocess.run(
@@ -157,13 +160,15 @@ def test_student_code_reaches_no_network(batch):
     assert batch["received"] == []
     output = json.loads((batch["out"] / "tcp_connect" / "result.json").read_text())
     apply = next(t for t in output["tests"] if "test_apply" in t["id"])
-    assert "no network" in apply["feedback"]
+    # a hidden test: the student's own message ("no network") is not shown, only its type and line
+    assert apply["status"] == "error" and "ConnectionError" in apply["feedback"] and "toy.py:" in apply["feedback"]
 
 
 def test_flooded_output_is_truncated(batch):
+    # prints stay out of results unless the course shows them (feedback.show_output, off by default since
+    # they can carry hidden inputs); the truncation itself: test_resources.py::test_flooded_output_is_truncated
     result = json.loads((batch["out"] / "flood_stdout" / "result.json").read_text())
-    assert "bytes of output dropped" in result["output"]
-    assert len(result["output"]) < 300_000
+    assert len(result["output"]) < 300_000 and "flood flood" not in result["output"]
 
 
 def test_pickle_payload_is_never_unpickled(batch):

@@ -120,9 +120,6 @@ def test_a_subclass_reported_by_its_builtin_bases_passes():
     assert expect_raises(ValueError, call, "f") is error
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: expect_raises accepts subclasses only through a `builtin_bases` "
-                                       "attribute that nothing sets (the worker sends the class name only), so "
-                                       "ZeroDivisionError does not count as the ArithmeticError it is")
 def test_a_builtin_subclass_of_the_expected_exception_passes():
     expect_raises(ArithmeticError, raises("ZeroDivisionError"), "f")
     expect_raises(LookupError, raises("KeyError"), "f")
@@ -140,9 +137,6 @@ class _Session:
         pass
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: returned_phrase asks a returned student object (a RemoteObject) for "
-                                       "`.shape`; the worker's AttributeError escapes getattr(..., None) as a "
-                                       "StudentError, so the student reads 'your code raised AttributeError'")
 def test_a_returned_student_object_is_described_without_calling_into_it():
     session = _Session()
     handle = RemoteObject._make(session, 1, 7, "LRSchedule", False)
@@ -234,8 +228,6 @@ def test_an_outer_diagnosis_applies_when_the_inner_one_explains_nothing():
     assert diagnosis_of(failure.value) == "outer"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an outer diagnose still runs its experiment (possibly calling the "
-                                       "student again) when an inner diagnosis is already attached, then drops it")
 def test_an_outer_experiment_is_not_run_once_an_inner_diagnosis_exists():
     runs = []
     with pytest.raises(AssertionError):
@@ -297,8 +289,6 @@ def test_diagnoses_raised_in_hypothesis_style_groups_are_found():
     assert diagnosis_of(ExceptionGroup("2 distinct failures", errors)) == "first failure"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: diagnose catches AssertionError and StudentError only, so a check "
-                                       "that fails with an ExceptionGroup of them gets no diagnosis")
 def test_a_check_failing_with_a_group_of_assertions_is_diagnosed():
     with pytest.raises(ExceptionGroup) as failure:
         with diagnose("check the bias correction"):

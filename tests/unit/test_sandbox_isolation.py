@@ -12,7 +12,8 @@ from autograder.sandbox.session import CallLimits, Session
 from autograder.sandbox.errors import SubmissionRejected
 from autograder.sandbox.remote import StudentModule
 from autograder.errors import GraderFault
-from autograder.sandbox.isolation import Isolation, _detect
+from autograder.runtime.contract import IsolationMeasures
+from autograder.sandbox.isolation import _detect
 from autograder.sandbox.worker import WorkerSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ def _session(tmp_path: Path, source: str, mode: str) -> Session:
 
 @pytest.mark.parametrize("mode", _modes())
 def test_worker_sees_only_the_system_and_its_submission(tmp_path, monkeypatch, mode):
-    monkeypatch.setenv("AUTOGRADER_ISOLATION", json.dumps(Isolation(mode=mode).as_dict()))
+    monkeypatch.setenv("AUTOGRADER_ISOLATION", json.dumps(IsolationMeasures(mode=mode).as_dict()))
     monkeypatch.setenv("GRADER_SECRET_TOKEN", "do-not-leak")
     session = _session(tmp_path, SPY, mode)
     try:
@@ -94,7 +95,7 @@ def test_worker_that_dies_while_importing_rejects_the_submission(tmp_path):
 
 
 def test_sandbox_that_cannot_be_set_up_is_a_grader_fault(tmp_path, monkeypatch):
-    monkeypatch.setenv("AUTOGRADER_ISOLATION", json.dumps(Isolation(mode="bogus").as_dict()))
+    monkeypatch.setenv("AUTOGRADER_ISOLATION", json.dumps(IsolationMeasures(mode="bogus").as_dict()))
     session = _session(tmp_path, "def f():\n    return 1\n", "bogus")
     with pytest.raises(GraderFault, match="unknown isolation mode 'bogus'"):
         StudentModule(session).f()

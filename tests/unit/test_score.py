@@ -1,5 +1,4 @@
 """Scoring: group points shared by passing tests, feedback filtered by policy, faults flagged."""
-from pathlib import Path
 
 from autograder.course import records
 from autograder.course.reader import load_course

@@ -77,7 +77,9 @@ def test_the_refusal_names_the_line_of_the_import():
     "from importlib import import_module as load\nload('torch.optim')",
     "import importlib\nimportlib.__import__('torch.optim')",
 ])
-def test_a_dynamic_import_of_a_constant_name_is_refused_like_a_plain_one(source):
+def test_a_dynamic_import_of_a_constant_name_is_refused_like_a_plain_one(source, monkeypatch):
+    assert any("__import__" in m or "importlib" in m for m, _, _ in problems(source))  # the allow-list (issue 10)
+    monkeypatch.setenv("AUTOGRADER_LANGUAGE_SURFACE", "open")  # the import rule on its own
     [(message, fatal, line)] = problems(source)
     assert fatal and line == source.count("\n") + 1
     assert f"line {line}: imports torch.optim" in message and "forbidden in a04_optimizers" in message
@@ -149,7 +151,8 @@ def test_different_problems_each_name_their_own_line():
     ("__import__('torch')", "torch", 1),
     ("import importlib\nimportlib.import_module('jax.numpy')", "jax.numpy", 2),
 ])
-def test_a01_refuses_libraries_outside_numpy_math_and_the_standard_library(source, module, line):
+def test_a01_refuses_libraries_outside_numpy_math_and_the_standard_library(source, module, line, monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_LANGUAGE_SURFACE", "open")  # the import rule on its own (surface: issue 10)
     assert problems(source, A01) == [(f"optimizers.py, line {line}: imports {module}; {A01_ALLOWS}", True, line)]
 
 
@@ -253,8 +256,11 @@ def test_a_local_module_cannot_lift_a_forbidden_import():
     assert problems("import torch.optim", local_modules={"torch"}) == [forbidden_import(1)]
 
 
-def test_a_non_constant_dynamic_import_is_not_guessed_at():
-    assert problems("import importlib\nname = 'numpy'\nimportlib.import_module(name)", A01) == []
+def test_a_non_constant_dynamic_import_is_not_guessed_at(monkeypatch):
+    source = "import importlib\nname = 'numpy'\nimportlib.import_module(name)"
+    assert [line for _, _, line in problems(source, A01)] == [1]  # importlib itself: the allow-list (issue 10)
+    monkeypatch.setenv("AUTOGRADER_LANGUAGE_SURFACE", "open")
+    assert problems(source, A01) == []
 
 
 # --------------------------------------------------------------------------- bypasses the scan must catch

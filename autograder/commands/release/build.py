@@ -10,6 +10,7 @@ leak solution code or hidden tests is refused.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -168,6 +169,19 @@ def suite_release_dir(assignment: Assignment) -> str:
     return f"tests/grading/{assignment.id}"
 
 
+IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)\s]+)")
+
+
+def linked_images(readme: str, solution_dir: Path) -> list[str]:
+    """Relative image paths the README shows that exist in the solution folder (figures travel with it)."""
+    names = set()
+    for link in IMAGE_LINK.findall(readme):
+        path = (solution_dir / link).resolve()
+        if "://" not in link and path.is_file() and path.is_relative_to(solution_dir.resolve()):
+            names.add(path.relative_to(solution_dir.resolve()).as_posix())
+    return sorted(names)
+
+
 def build_release(course: Course, assignment: Assignment) -> dict[str, bytes]:
     """Every file of assignments/<id>/ (relative path -> bytes), in memory."""
     from autograder.pipeline.notebook import build_notebook
@@ -186,6 +200,8 @@ def build_release(course: Course, assignment: Assignment) -> dict[str, bytes]:
         files[name] = stubs[name].encode()
     readme = readme_text(course, assignment)
     files["README.md"] = readme.encode()
+    for name in linked_images(readme, solution_dir):
+        files[name] = (solution_dir / name).read_bytes()
     for name, text in public_test_files(course, assignment).items():
         files[f"{suite_release_dir(assignment)}/{name}"] = text.encode()
     files["grading.yaml"] = public_config(course, assignment).encode()

@@ -18,10 +18,11 @@ from autograder.course.late import LateDecision
 from autograder.course.model import Assignment
 from autograder.course.reader import load_course
 from autograder.errors import AutograderError
+from autograder.pipeline.feedback import points
 from autograder.pipeline.results import write_atomic
 
 GRADEBOOK_COLUMNS = ("student", "score", "max", "late_penalty", "final", "status")
-FORMULA_STARTS = ("=", "+", "@")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection list
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _first_line(text: str) -> str:
 
 
 def number(value: float | None) -> str:
-    """A score as people write it: 17.5, 20, 0.3333."""
+    """A score for gradebook.csv (an LMS import): 17.5, 20, 0.3333. People read points() instead."""
     if value is None:
         return ""
     text = f"{round(value, 4):.4f}".rstrip("0").rstrip(".")
@@ -108,8 +109,10 @@ def gradebook_rows(data: ClassResults) -> list[GradebookRow]:
 
 
 def _cell(text: str) -> str:
-    """Spreadsheets run cells starting with = + @ as formulas: such a student id is quoted."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    """Spreadsheets run cells starting with = + - @ (or a tab or CR before them) as formulas: such a student id is quoted."""
+    quoted = text.startswith(FORMULA_STARTS)
+    text = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text)  # no row break inside a cell
+    return "'" + text if quoted else text
 
 
 def gradebook_csv(rows: list[GradebookRow]) -> str:
@@ -130,7 +133,7 @@ def summary_lines(data: ClassResults, written: list[Path]) -> list[str]:
     lines = [f"{data.assignment.id}: {len(data.results)} submission(s), {len(graded)} graded"]
     if finals:
         lines.append(f"final scores: mean {statistics.fmean(finals):.2f}, median {statistics.median(finals):.2f}, "
-                     f"min {number(min(finals))}, max {number(max(finals))} of {number(max_score)}")
+                     f"min {points(min(finals))}, max {points(max(finals))} of {points(max_score)}")
     lines += [f"wrote {path}" for path in written]
     lines += device_lines(data.results)
     labels = {"grader-error": "grader errors (the staff's fault: regrade these)", "timeout": "timeouts (look at these)",

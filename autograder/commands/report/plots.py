@@ -55,7 +55,7 @@ def score_histogram(finals: list[float], raws: list[float], max_score: float) ->
 
 
 def pass_rates(tests: list[tuple[str, str, float]]) -> Plot:
-    """`tests`: (name, visibility, fraction passed) in suite order."""
+    """`tests`: (group name, visibility, fraction of submissions passing it) in suite order."""
     figure = _figure(8, 1.0 + 0.28 * max(1, len(tests)))
     axes = figure.add_subplot()
     positions = list(range(len(tests)))[::-1]
@@ -70,7 +70,8 @@ def pass_rates(tests: list[tuple[str, str, float]]) -> Plot:
     shown = {visibility for _, visibility, _ in tests}
     axes.legend(handles=[Patch(color=colour, label=visibility) for visibility, colour in VISIBILITY_COLOURS.items()
                          if visibility in shown], loc="lower right", fontsize=8)
-    return Plot("Pass rate per test", f"pass rate of each of {len(tests)} tests", _data_uri(figure))
+    return Plot("Pass rate per group", f"share of graded submissions passing each of {len(tests)} test groups",
+                _data_uri(figure))
 
 
 def time_per_submission(durations: list[tuple[str, float]]) -> Plot:
@@ -96,11 +97,15 @@ def class_plots(results: list[records.SubmissionResult], finals: dict[str, float
     graded = [r for r in results if r.status == records.GRADED]
     plots = [score_histogram([finals[r.submission] for r in graded], [r.score for r in graded], max_score)]
     order: dict[str, tuple[str, list[bool]]] = {}
-    for result in graded:
+    for result in graded:  # one bar per group: the share of submissions passing every test of it
+        outcome: dict[str, tuple[str, bool]] = {}
         for test in result.tests:
-            order.setdefault(test.id, (test.visibility, []))[1].append(test.status == records.PASSED)
+            passed = outcome.get(test.group, (test.visibility, True))[1] and test.status == records.PASSED
+            outcome[test.group] = (test.visibility, passed)
+        for group, (visibility, passed) in outcome.items():
+            order.setdefault(group, (visibility, []))[1].append(passed)
     if order:
-        plots.append(pass_rates([(test_id, visibility, sum(passed) / len(passed))
-                                 for test_id, (visibility, passed) in order.items()]))
+        plots.append(pass_rates([(group, visibility, sum(passed) / len(passed))
+                                 for group, (visibility, passed) in order.items()]))
     plots.append(time_per_submission([(r.submission, r.duration_seconds) for r in results]))
     return plots, ""

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 import a01_oracles as oracle
 from autograder.harness.strategies import seeds
+from a01_diagnosis import explain_parts, explain_ridge
+from autograder.harness import diagnose
 from autograder.harness.compare import Tolerance, assert_close
 
 
@@ -29,7 +31,7 @@ def test_linear_predict_matches_numpy(student, seed, n, d, scale, bias):
     X, _, w, b = oracle.regression_data(seed, n, d, scale=scale)
     b = _scalar_bias(b * scale, bias)
     expected = X @ w + b                                         # (n,)
-    assert_close(student.linear_predict(X, w, b), expected, f"linear_predict on X of shape {X.shape}",
+    assert_close(student.linear_predict(X, w, b), expected, "linear_predict",
                  tol=oracle.scaled(oracle.logits_scale(X, w, b)))
 
 
@@ -49,9 +51,11 @@ def test_mse_loss_matches_torch_autograd(student, seed, n, d, scale, offset):
     loss_tol, grad_tol = _mse_tolerances(X, y, w, b)
     expected_loss, expected_w, expected_b = oracle.torch_mse(X, y, w, b)
     loss, grad_w, grad_b = student.mse_loss(X, y, w, b)
-    assert_close(loss, expected_loss, f"mse_loss loss on X of shape {X.shape}", tol=loss_tol)
-    assert_close(grad_w, expected_w, f"mse_loss grad_w on X of shape {X.shape}", tol=grad_tol)
-    assert_close(grad_b, expected_b, f"mse_loss grad_b on X of shape {X.shape}", tol=grad_tol)
+    with diagnose(lambda: explain_parts((loss, grad_w, grad_b), (expected_loss, expected_w, expected_b),
+                                        ["loss", "gradient in w", "gradient in b"], n=X.shape[0])):
+        assert_close(loss, expected_loss, "mse_loss loss", tol=loss_tol)
+        assert_close(grad_w, expected_w, "mse_loss grad_w", tol=grad_tol)
+        assert_close(grad_b, expected_b, "mse_loss grad_b", tol=grad_tol)
 
 
 @given(seed=seeds(), n=st.integers(1, 10), d=st.integers(1, 5))
@@ -93,10 +97,13 @@ def _ridge_tolerance(X, condition, w, b):
 
 
 def _check_ridge(student, X, y, l2, expected_w, expected_b, condition, what):
-    w, b = student.ridge_closed_form(X, y, l2)
-    tol = _ridge_tolerance(X, condition, expected_w, expected_b)
-    assert_close(w, expected_w, f"ridge_closed_form w ({what})", tol=tol)
-    assert_close(b, expected_b, f"ridge_closed_form b ({what})", tol=tol)
+    got = []
+    with diagnose(lambda: explain_ridge(*(got or [None, None]), X, y, l2)):
+        w, b = student.ridge_closed_form(X, y, l2)
+        got += [w, b]
+        tol = _ridge_tolerance(X, condition, expected_w, expected_b)
+        assert_close(w, expected_w, f"ridge_closed_form w ({what})", tol=tol)
+        assert_close(b, expected_b, f"ridge_closed_form b ({what})", tol=tol)
     return np.asarray(w, dtype=np.float64), float(b)
 
 
@@ -110,7 +117,7 @@ def test_ridge_matches_normal_equations(student, seed, n, d, l2, offset, deficie
         X, y, _, _ = oracle.regression_data(seed, n, d, offset=offset)
     expected_w, expected_b, condition = oracle.ridge_normal_equations(X, y, l2)
     w, b = _check_ridge(student, X, y, l2, expected_w, expected_b, condition,
-                        f"l2={l2}, X of shape {X.shape}, normal equations")
+                        "l2 > 0, normal equations")
     # Style-free check: the objective's gradient vanishes at the student's minimiser.
     gradient_w, gradient_b = oracle.ridge_objective_gradient(X, y, w, b, l2)
     scale = (1.0 + float(np.max(np.abs(X)))) ** 2 * (1.0 + float(np.max(np.abs(y))))
@@ -127,7 +134,7 @@ def test_ridge_does_not_penalise_the_bias(student, seed, n, d, l2, shift):
     y = y + shift
     expected_w, expected_b, condition = oracle.ridge_normal_equations(X, y, l2)
     _check_ridge(student, X, y, l2, expected_w, expected_b, condition,
-                 f"l2={l2}, targets shifted by {shift:g}: b must not be shrunk")
+                 "a strong penalty and targets shifted far from 0: b must not be shrunk")
 
 
 @given(seed=seeds(), d=st.integers(1, 5), extra_rows=st.integers(2, 10), offset=st.sampled_from([0.0, 4.0]))
@@ -136,7 +143,7 @@ def test_ridge_without_penalty_matches_least_squares(student, seed, d, extra_row
     singular = oracle.centred_singular_values(X)
     expected_w, expected_b = oracle.min_norm_least_squares(X, y)
     _check_ridge(student, X, y, 0.0, expected_w, expected_b, (singular[0] / singular[-1]) ** 2,
-                 f"l2=0, full-rank X of shape {X.shape}, least squares")
+                 "l2 = 0, full-rank X, least squares")
 
 
 _EXTRA_COLUMNS = st.lists(st.sampled_from(["duplicate", "scaled", "constant"]), min_size=1, max_size=3)
@@ -149,7 +156,7 @@ def test_ridge_rank_deficient_returns_minimum_norm(student, seed, rank, extra, e
     assume(singular[rank - 1] > 1e-3 * singular[0])               # far from lstsq's cut-off
     expected_w, expected_b = oracle.min_norm_least_squares(X, y)
     _check_ridge(student, X, y, 0.0, expected_w, expected_b, (singular[0] / singular[rank - 1]) ** 2,
-                 f"l2=0, X of shape {X.shape} with centred rank {rank} (extra columns: {', '.join(extra)}): "
+                 "l2 = 0, a rank-deficient X (duplicate, scaled or constant columns): "
                  "the minimum-norm w")
 
 
@@ -167,8 +174,8 @@ def test_ridge_small_penalty_approaches_minimum_norm(student, seed, rank, extra,
     w, b = student.ridge_closed_form(X, y, 1e-6)
     size = 1.0 + float(np.max(np.abs(expected_w))) * (1.0 + float(np.sum(np.abs(X.mean(axis=0)))))
     tol = Tolerance(rtol=0.0, atol=1e-3 * size)
-    assert_close(w, expected_w, f"ridge_closed_form w at l2=1e-6 against the l2 -> 0 limit, X of shape {X.shape}", tol=tol)
-    assert_close(b, expected_b, f"ridge_closed_form b at l2=1e-6 against the l2 -> 0 limit, X of shape {X.shape}", tol=tol)
+    assert_close(w, expected_w, "ridge_closed_form w at l2=1e-6 against the l2 -> 0 limit (rank-deficient X)", tol=tol)
+    assert_close(b, expected_b, "ridge_closed_form b at l2=1e-6 against the l2 -> 0 limit (rank-deficient X)", tol=tol)
 
 
 @given(seed=seeds(), d=st.integers(1, 5), extra_rows=st.integers(2, 8))

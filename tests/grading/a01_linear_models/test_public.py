@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autograder.harness.strategies import random_normal
+from autograder.harness import diagnose, first_true, require
 from autograder.harness.compare import assert_close
 
 SEEDS = st.integers(0, 999)   # small seeds: a failing example shrinks in a few steps
@@ -66,9 +67,25 @@ def test_ridge_closed_form(student, seed, d, l2):
 
 # --------------------------------------------------------------------------- Task 1.4 - 1.5
 
-def test_sigmoid(student):
+OVERFLOW = ("right at moderate values but not at large ones: exp overflows; use the max-shift or a stable "
+            "form (sigmoid: exp(-|z|) on each side of 0; softmax: subtract the row maximum before exp; "
+            "log_softmax: Z - max - log(sum(exp(Z - max))))")
+
+
+def _moderate_ok(function, oracle, Z) -> bool:
+    """The overflow experiment: the same call on Z scaled to |Z| <= 5 is right."""
+    small = np.asarray(Z) * 5.0 / np.max(np.abs(Z))
+    return bool(np.allclose(function(small), oracle(small), rtol=1e-9, atol=1e-12))
+
+
+def test_sigmoid(student, probe):
     z = np.array([-1000.0, -30.0, -1.5, 0.0, 0.25, 4.0, 1000.0])
-    assert_close(student.sigmoid(z), torch.sigmoid(torch.from_numpy(z)).numpy(), "sigmoid(z)")
+    expected = torch.sigmoid(torch.from_numpy(z)).numpy()
+    with diagnose(lambda: first_true([(OVERFLOW, lambda: _moderate_ok(
+            student.sigmoid, lambda v: torch.sigmoid(torch.from_numpy(v)).numpy(), z))])):
+        result, warnings = probe.numpy_warnings(student.sigmoid, z)
+        require(not warnings, f"sigmoid(z) at |z| = 1000 raised numpy warnings: {'; '.join(sorted(set(warnings)))}")
+        assert_close(result, expected, "sigmoid(z)")
 
 
 @given(seed=SEEDS, n=st.integers(1, 6), d=st.integers(1, 4))
@@ -89,6 +106,11 @@ def test_softmax(student, seed, n, k):
     out = student.softmax(Z)
     assert_close(out, torch.softmax(torch.from_numpy(Z), dim=-1).numpy(), "softmax(Z)")
     assert_close(np.sum(out, axis=-1), np.ones(n), "row sums of softmax(Z)")
+    large = np.array([[1000.0, 0.0, -1000.0], [800.0, 800.0, 0.0]])
+    with diagnose(lambda: first_true([(OVERFLOW, lambda: _moderate_ok(
+            student.softmax, lambda v: torch.softmax(torch.from_numpy(v), dim=-1).numpy(), large))])):
+        assert_close(student.softmax(large), torch.softmax(torch.from_numpy(large), dim=-1).numpy(),
+                     "softmax([[1000, 0, -1000], [800, 800, 0]])")
 
 
 @given(seed=SEEDS, n=st.integers(1, 4), k=st.integers(1, 5))
@@ -96,6 +118,11 @@ def test_log_softmax(student, seed, n, k):
     Z = random_normal(seed, (n, k), scale=3.0)
     expected = torch.log_softmax(torch.from_numpy(Z), dim=-1).numpy()
     assert_close(student.log_softmax(Z), expected, "log_softmax(Z)")
+    large = np.array([[1000.0, 0.0, -1000.0], [800.0, 800.0, 0.0]])
+    with diagnose(lambda: first_true([(OVERFLOW, lambda: _moderate_ok(
+            student.log_softmax, lambda v: torch.log_softmax(torch.from_numpy(v), dim=-1).numpy(), large))])):
+        assert_close(student.log_softmax(large), torch.log_softmax(torch.from_numpy(large), dim=-1).numpy(),
+                     "log_softmax([[1000, 0, -1000], [800, 800, 0]])")
 
 
 @given(seed=SEEDS, n=st.integers(1, 5), d=st.integers(1, 3), k=st.integers(2, 4))

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from autograder.harness import StudentError
+from a03_diagnosis import explain_shuffle
+from a03_hidden_diagnosis import explain_cosine, explain_training
+from autograder.harness import diagnose, expect_raises, first_true, require
 from autograder.harness.strategies import random_normal
 from autograder.harness.compare import FLOAT32, FLOAT64, Tolerance, assert_close, assert_equal
 
@@ -34,10 +36,48 @@ def assert_same_batches(actual, expected, what):
         assert_equal(batch.astype(np.int64), np.asarray(want, dtype=np.int64), f"{what}: batch {index}")
 
 
+def _near(a, b) -> bool:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-8, atol=1e-12))
+
+
+def explain_factor(actual, expected, part: str):
+    """A part off by a known factor: the sign of the residual, or the 1/2 of the squared loss."""
+    return first_true([
+        (f"the {part} has the wrong sign: the residual is prediction - target (x.w + b - y)",
+         lambda: _near(actual, -np.asarray(expected)) and not _near(actual, expected)),
+        (f"the {part} is twice too large: the loss is 1/2 (x.w + b - y)^2, whose gradient has no factor 2",
+         lambda: _near(actual, 2 * np.asarray(expected)) and not _near(actual, expected)),
+    ])
+
+
+def explain_variance(actual, G, batch_size):
+    """Which known variance mistake the student's value matches (trusted formulas, same G)."""
+    G = np.asarray(G, dtype=np.float64)
+    N = G.shape[0]
+    centred = G - G.mean(axis=0)
+    sigma2 = float(np.sum(centred ** 2)) / N
+    fpc = (N - batch_size) / (N - 1)
+    return first_true([
+        ("sigma^2 / B is missing the finite-population correction (N - B) / (N - 1) (batches are drawn "
+         "without replacement)", lambda: _near(actual, sigma2 / batch_size)),
+        ("the finite-population correction is (N - B) / (N - 1), not (N - B) / N",
+         lambda: _near(actual, sigma2 / batch_size * (N - batch_size) / N)),
+        ("sigma^2 is the population variance (divide by N); the sample variance (N - 1) is a different quantity",
+         lambda: _near(actual, sigma2 * N / (N - 1) / batch_size * fpc)),
+        ("the mean gradient is not subtracted: that is the second moment, not the variance",
+         lambda: _near(actual, float(np.sum(G ** 2)) / N / batch_size * fpc)),
+    ])
+
+
+def divides(n, batch_size) -> str:
+    """The feature of (n, batch_size) that decides the last batch, never the values themselves."""
+    return "batch_size divides n" if n % batch_size == 0 else "batch_size does not divide n (a short last batch)"
+
+
 def expect_value_error(call, what):
-    with pytest.raises(StudentError) as excinfo:
-        call()
-    assert excinfo.value.type_name == "ValueError", f"{what} should raise ValueError, raised {excinfo.value.type_name}"
+    """`what` names the rule (hidden feedback never shows the drawn inputs)."""
+    expect_raises(ValueError, call, what)
 
 
 # ================================================================ Task 3.1: mini-batches
@@ -47,8 +87,10 @@ def test_minibatches_exact_order(student, seed, n, batch_size, drop_last):
     order = np.random.default_rng(seed).permutation(n)
     stop = n - n % batch_size if drop_last else n
     expected = [order[i:i + batch_size] for i in range(0, stop, batch_size)]
-    what = f"minibatches(n={n}, batch_size={batch_size}, drop_last={drop_last})"
-    assert_same_batches(student.minibatches(n, batch_size, seed, drop_last=drop_last), expected, what)
+    what = f"minibatches with drop_last={drop_last} where {divides(n, batch_size)}"
+    batches = student.minibatches(n, batch_size, seed, drop_last=drop_last)
+    with diagnose(lambda: explain_shuffle(batches, n, batch_size, seed)):
+        assert_same_batches(batches, expected, what)
 
 
 @pytest.mark.parametrize("n, batch_size, drop_last, sizes", [
@@ -64,7 +106,7 @@ def test_minibatches_exact_order(student, seed, n, batch_size, drop_last):
 def test_minibatches_partition_edges(student, n, batch_size, drop_last, sizes):
     seed = 4242 + n
     batches = student.minibatches(n, batch_size, seed, drop_last)  # drop_last passed positionally
-    what = f"minibatches(n={n}, batch_size={batch_size}, drop_last={drop_last})"
+    what = f"minibatches with drop_last={drop_last} where {divides(n, batch_size)}"
     got_sizes = [len(np.asarray(batch)) for batch in batches]
     assert_equal(got_sizes, sizes, f"{what}: batch sizes")
     joined = np.concatenate([np.asarray(batch, dtype=np.int64) for batch in batches]) if batches else np.zeros(0, np.int64)
@@ -106,9 +148,10 @@ def test_per_example_gradients_match_loop(student, seed, n, d, scale):
     grad_w, grad_b = student.per_example_gradients(X, y, w, b)
     want_w, want_b = loop_per_example_gradients(X, y, w, b)
     # Residuals are O(scale) and G_w entries O(scale^2): absolute slack scales with them.
-    what = f"per_example_gradients for X of shape {X.shape}, entries of size ~{scale:g}"
-    assert_close(grad_w, want_w, f"{what}: G_w", tol=Tolerance(1e-10, 1e-12 * scale**2))
-    assert_close(grad_b, want_b, f"{what}: G_b", tol=Tolerance(1e-10, 1e-12 * scale))
+    what = "per_example_gradients"
+    with diagnose(lambda: explain_factor(grad_w, want_w, "per-example gradient")):
+        assert_close(grad_w, want_w, f"{what}: G_w", tol=Tolerance(1e-10, 1e-12 * scale**2))
+        assert_close(grad_b, want_b, f"{what}: G_b", tol=Tolerance(1e-10, 1e-12 * scale))
 
 
 @pytest.mark.parametrize("n, d", [(1, 1), (1, 5), (9, 1)])
@@ -160,15 +203,17 @@ ENUMERATION = Tolerance(rtol=1e-9, atol=1e-14)
 def test_variance_matches_enumeration(student, seed, N, p, data):
     batch_size = data.draw(st.integers(1, N - 1), label="batch_size")
     G = random_normal(seed, (N, p))
-    assert_close(student.minibatch_gradient_variance(G, batch_size), enumerated_variance(G, batch_size),
-                 f"minibatch_gradient_variance for G of shape {G.shape}, batch_size={batch_size}", tol=ENUMERATION)
+    actual = student.minibatch_gradient_variance(G, batch_size)
+    with diagnose(lambda: explain_variance(actual, G, batch_size)):
+        assert_close(actual, enumerated_variance(G, batch_size),
+                     f"minibatch_gradient_variance where {divides(G.shape[0], batch_size)}", tol=ENUMERATION)
 
 
 @pytest.mark.parametrize("N, batch_size", [(1, 1), (4, 4), (4, 5), (6, 50)])
 def test_variance_zero_when_the_batch_is_everything(student, N, batch_size):
     G = random_normal(7000 + N, (N, 3), scale=100.0)
     assert_close(student.minibatch_gradient_variance(G, batch_size), 0.0,
-                 f"minibatch_gradient_variance for N={N}, batch_size={batch_size} >= N")
+                 "minibatch_gradient_variance with batch_size >= N (the full batch: variance 0)")
 
 
 def test_variance_of_identical_rows_is_zero(student):
@@ -190,7 +235,7 @@ def test_variance_scales_quadratically(student, scale):
 def test_variance_large_populations(student, reference, N, p, batch_size):
     G = random_normal(7300 + N, (N, p)) + 3.0
     assert_close(student.minibatch_gradient_variance(G, batch_size), reference.minibatch_gradient_variance(G, batch_size),
-                 f"minibatch_gradient_variance for G of shape {G.shape}, batch_size={batch_size}")
+                 f"minibatch_gradient_variance where {divides(G.shape[0], batch_size)}")
 
 
 # ================================================================ Task 3.4: cosine schedule
@@ -206,14 +251,16 @@ HAND_TABLE_NO_WARMUP = [(0, 0.5), (1, 0.4), (2, 0.2), (3, 0.1), (4, 0.1), (99, 0
 
 @pytest.mark.parametrize("step, expected", HAND_TABLE_WARMUP, ids=[f"step{s}" for s, _ in HAND_TABLE_WARMUP])
 def test_cosine_lr_hand_table_with_warmup(student, step, expected):
-    assert_close(student.cosine_lr(step, 1.0, 0.0, 4, 12), expected,
-                 f"cosine_lr(step={step}, max_lr=1, min_lr=0, warmup_steps=4, cosine_steps=12)")
+    with diagnose(lambda: explain_cosine(student.cosine_lr)):
+        assert_close(student.cosine_lr(step, 1.0, 0.0, 4, 12), expected,
+                     f"cosine_lr on a hand-computed table with warmup, {phase_of(step, 4, 12)}")
 
 
 @pytest.mark.parametrize("step, expected", HAND_TABLE_NO_WARMUP, ids=[f"step{s}" for s, _ in HAND_TABLE_NO_WARMUP])
 def test_cosine_lr_hand_table_without_warmup(student, step, expected):
-    assert_close(student.cosine_lr(step, 0.5, 0.1, 0, 3), expected,
-                 f"cosine_lr(step={step}, max_lr=0.5, min_lr=0.1, warmup_steps=0, cosine_steps=3)")
+    with diagnose(lambda: explain_cosine(student.cosine_lr)):
+        assert_close(student.cosine_lr(step, 0.5, 0.1, 0, 3), expected,
+                     f"cosine_lr on a hand-computed table without warmup, {phase_of(step, 0, 3)}")
 
 
 @given(warmup=st.integers(0, 60), length=st.integers(1, 300), max_lr=st.floats(1e-5, 10.0),
@@ -222,21 +269,32 @@ def test_cosine_lr_boundaries_and_formula(student, warmup, length, max_lr, min_f
     cosine_steps, min_lr = warmup + length, max_lr * min_fraction
     # The formula's other spellings (max_lr * (step / W), max_lr - ..., ...) differ by ulps of max_lr.
     tol = Tolerance(rtol=1e-10, atol=1e-13 * max_lr)
-    args = f"max_lr={max_lr:g}, min_lr={min_lr:g}, warmup_steps={warmup}, cosine_steps={cosine_steps}"
     step = data.draw(st.integers(0, cosine_steps + 50), label="step")
+    with diagnose(lambda: explain_cosine(student.cosine_lr)):
+        check_cosine_point(student, step, warmup, length, cosine_steps, max_lr, min_lr, tol)
+
+
+def phase_of(step, warmup, cosine_steps) -> str:
     if step < warmup:
-        expected = max_lr * step / warmup
+        return "during warmup"
+    return "in the cosine phase" if step <= cosine_steps else "after cosine_steps (stays at min_lr)"
+
+
+def check_cosine_point(student, step, warmup, length, cosine_steps, max_lr, min_lr, tol):
+    if step < warmup:
+        expected, phase = max_lr * step / warmup, "during warmup (lr = max_lr * step / warmup_steps)"
     elif step <= cosine_steps:
         expected = min_lr + 0.5 * (1 + math.cos(math.pi * (step - warmup) / length)) * (max_lr - min_lr)
+        phase = "in the cosine phase (progress (step - warmup_steps) / (cosine_steps - warmup_steps))"
     else:
-        expected = min_lr
-    assert_close(student.cosine_lr(step, max_lr, min_lr, warmup, cosine_steps), expected, f"cosine_lr(step={step}, {args})", tol=tol)
+        expected, phase = min_lr, "after cosine_steps (the schedule stays at min_lr: clamp)"
+    assert_close(student.cosine_lr(step, max_lr, min_lr, warmup, cosine_steps), expected, f"cosine_lr {phase}", tol=tol)
     assert_close(student.cosine_lr(warmup, max_lr, min_lr, warmup, cosine_steps), max_lr,
-                 f"cosine_lr at the end of warmup (step={warmup}, {args})", tol=tol)
+                 "cosine_lr at the end of warmup (step = warmup_steps gives max_lr)", tol=tol)
     assert_close(student.cosine_lr(cosine_steps, max_lr, min_lr, warmup, cosine_steps), min_lr,
-                 f"cosine_lr at step = cosine_steps ({args})", tol=tol)
+                 "cosine_lr at step = cosine_steps (the end of the cosine: min_lr)", tol=tol)
     assert_close(student.cosine_lr(cosine_steps + 1, max_lr, min_lr, warmup, cosine_steps), min_lr,
-                 f"cosine_lr one step after cosine_steps ({args})", tol=tol)
+                 "cosine_lr one step after cosine_steps (stays at min_lr: clamp)", tol=tol)
 
 
 @pytest.mark.parametrize("step, warmup_steps, cosine_steps", [
@@ -244,7 +302,7 @@ def test_cosine_lr_boundaries_and_formula(student, warmup, length, max_lr, min_f
 ])
 def test_cosine_lr_rejects_cosine_steps_not_after_warmup(student, step, warmup_steps, cosine_steps):
     expect_value_error(lambda: student.cosine_lr(step, 0.1, 0.0, warmup_steps, cosine_steps),
-                       f"cosine_lr(step={step}, warmup_steps={warmup_steps}, cosine_steps={cosine_steps})")
+                       "cosine_lr with cosine_steps <= warmup_steps (or negative)")
 
 
 # ================================================================ Task 3.5: mini-batch SGD
@@ -256,13 +314,16 @@ def noisy_regression(seed, n, d):
     return X, y
 
 
-def assert_same_training(actual, expected, what):
-    assert isinstance(actual, (tuple, list)) and len(actual) == 3, f"{what}: expected (w, b, losses), got {type(actual).__name__}"
+def assert_same_training(actual, expected, what, X=None, y=None, args=None):
+    """(w, b, losses) against the reference's; on a difference, the loop is re-run on the trusted
+    side with one known mistake at a time to say which (when X, y and args are given)."""
+    require(isinstance(actual, (tuple, list)) and len(actual) == 3, f"{what}: expected (w, b, losses), got {type(actual).__name__}")
     # float64 throughout: other summation orders differ by ulps per step; steps here are
     # contractions (lr * ||x||^2 < 2), so the difference stays far below 1e-10 relative.
-    assert_close(actual[0], expected[0], f"{what}: w", tol=FLOAT64)
-    assert_close(actual[1], expected[1], f"{what}: b", tol=FLOAT64)
-    assert_close(actual[2], expected[2], f"{what}: losses after each epoch", tol=FLOAT64)
+    with diagnose(lambda: explain_training(actual, X, y, args) if X is not None else None):
+        assert_close(actual[0], expected[0], f"{what}: w", tol=FLOAT64)
+        assert_close(actual[1], expected[1], f"{what}: b", tol=FLOAT64)
+        assert_close(actual[2], expected[2], f"{what}: losses after each epoch", tol=FLOAT64)
 
 
 def training_case(data, seed):
@@ -284,7 +345,7 @@ def test_train_constant_matches_reference(student, reference, seed, data):
     args = dict(lr=lr, epochs=epochs, batch_size=batch_size, seed=seed)
     assert_same_training(student.train_linear_regression_sgd(X, y, **args),
                          reference.train_linear_regression_sgd(X, y, **args),
-                         f"train_linear_regression_sgd (constant lr) with n={n}, d={d}, batch_size={batch_size}, epochs={epochs}")
+                         f"train_linear_regression_sgd (constant lr) where {divides(n, batch_size)}", X, y, args)
 
 
 @pytest.mark.parametrize("n, batch_size, epochs", [(10, 4, 3), (7, 1, 2), (5, 8, 4), (13, 13, 3), (31, 6, 5)])
@@ -293,7 +354,7 @@ def test_train_constant_every_batch_counts(student, reference, n, batch_size, ep
     args = dict(lr=0.08, epochs=epochs, batch_size=batch_size, seed=8100 + n, schedule="constant")
     assert_same_training(student.train_linear_regression_sgd(X, y, **args),
                          reference.train_linear_regression_sgd(X, y, **args),
-                         f"train_linear_regression_sgd (constant lr) with n={n}, batch_size={batch_size}, epochs={epochs}")
+                         f"train_linear_regression_sgd (constant lr) where {divides(n, batch_size)}", X, y, args)
 
 
 @pytest.mark.parametrize("scale", [1e-6, 1e8])
@@ -329,8 +390,8 @@ def test_train_cosine_matches_reference(student, reference, seed, data):
                 warmup_steps=warmup, min_lr=min_lr)
     assert_same_training(student.train_linear_regression_sgd(X, y, **args),
                          reference.train_linear_regression_sgd(X, y, **args),
-                         f"train_linear_regression_sgd (cosine) with n={n}, batch_size={batch_size}, epochs={epochs}, "
-                         f"warmup_steps={warmup}, min_lr={min_lr:g}")
+                         f"train_linear_regression_sgd (cosine schedule, with warmup) where {divides(n, batch_size)}",
+                         X, y, args)
 
 
 @pytest.mark.parametrize("n, batch_size, epochs, warmup", [(10, 4, 3, 2), (9, 2, 2, 0), (6, 5, 4, 3), (3, 7, 5, 1)])
@@ -340,15 +401,15 @@ def test_train_cosine_counts_the_short_batch(student, reference, n, batch_size, 
                 warmup_steps=warmup, min_lr=0.01)
     assert_same_training(student.train_linear_regression_sgd(X, y, **args),
                          reference.train_linear_regression_sgd(X, y, **args),
-                         f"train_linear_regression_sgd (cosine over epochs * ceil(n / batch_size) steps) with n={n}, "
-                         f"batch_size={batch_size}, epochs={epochs}, warmup_steps={warmup}")
+                         f"train_linear_regression_sgd (cosine over epochs * ceil(n / batch_size) steps) where "
+                         f"{divides(n, batch_size)}", X, y, args)
 
 
 @pytest.mark.parametrize("schedule", ["linear", "Cosine", "", "step"])
 def test_train_rejects_unknown_schedule(student, schedule):
     X, y = noisy_regression(8500, 5, 2)
     expect_value_error(lambda: student.train_linear_regression_sgd(X, y, 0.1, 2, 2, 8501, schedule=schedule),
-                       f"train_linear_regression_sgd(schedule={schedule!r})")
+                       "train_linear_regression_sgd with a schedule other than 'constant' or 'cosine'")
 
 
 @pytest.mark.parametrize("schedule, batch_size", [("constant", 8), ("cosine", 4), ("constant", 1)])

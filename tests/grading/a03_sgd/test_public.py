@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from autograder.harness import StudentError
+from a03_diagnosis import explain_shuffle
+from autograder.harness import diagnose, expect_raises, first_true, require
 from autograder.harness.strategies import random_normal
 from autograder.harness.compare import FLOAT64, Tolerance, assert_close, assert_equal
 
@@ -33,10 +34,11 @@ def test_public_minibatches_follow_the_permutation(student, n, batch_size, seed,
     expected = [order[i:i + batch_size] for i in range(0, stop, batch_size)]
     what = f"minibatches(n={n}, batch_size={batch_size}, seed={seed}, drop_last={drop_last})"
     assert_equal(len(batches), len(expected), f"{what}: number of batches")
-    for index, (batch, want) in enumerate(zip(batches, expected)):
-        batch = np.asarray(batch)
-        assert batch.dtype.kind in "iu", f"{what}: batch {index} should hold integers, got dtype {batch.dtype}"
-        assert_equal(batch.astype(np.int64), want, f"{what}: batch {index}")
+    with diagnose(lambda: explain_shuffle(batches, n, batch_size, seed)):
+        for index, (batch, want) in enumerate(zip(batches, expected)):
+            batch = np.asarray(batch)
+            require(batch.dtype.kind in "iu", f"{what}: batch {index} should hold integers, got dtype {batch.dtype}")
+            assert_equal(batch.astype(np.int64), want, f"{what}: batch {index}")
 
 
 # ---------------------------------------------------------------- Task 3.2: per-example gradients
@@ -80,8 +82,12 @@ ENUMERATION = Tolerance(rtol=1e-9, atol=1e-14)
 def test_public_variance_matches_enumeration(student, seed, N, p, batch_size):
     G = random_normal(seed, (N, p))
     variance = student.minibatch_gradient_variance(G, batch_size)
-    assert_close(variance, enumerated_variance(G, batch_size),
-                 f"minibatch_gradient_variance for N={N}, p={p}, batch_size={batch_size}", tol=ENUMERATION)
+    with diagnose(lambda: first_true([
+            ("sigma^2 / B is missing the finite-population correction (N - B) / (N - 1) (batches are drawn "
+             "without replacement)",
+             lambda: abs(variance - float(np.sum((G - G.mean(axis=0)) ** 2)) / N / batch_size) < 1e-9 * (1 + abs(variance)))])):
+        assert_close(variance, enumerated_variance(G, batch_size),
+                     f"minibatch_gradient_variance for N={N}, p={p}, batch_size={batch_size}", tol=ENUMERATION)
 
 
 def test_public_variance_of_the_full_batch_is_zero(student):
@@ -105,10 +111,8 @@ def test_public_cosine_lr_table(student, step, expected):
 
 
 def test_public_cosine_lr_rejects_cosine_steps_not_after_warmup(student):
-    with pytest.raises(StudentError) as excinfo:
-        student.cosine_lr(0, 1.0, 0.0, 4, 4)
-    assert excinfo.value.type_name == "ValueError", (
-        f"cosine_lr with cosine_steps == warmup_steps should raise ValueError, raised {excinfo.value.type_name}")
+    expect_raises(ValueError, lambda: student.cosine_lr(0, 1.0, 0.0, 4, 4),
+                  "cosine_lr(0, 1.0, 0.0, 4, 4), where cosine_steps == warmup_steps,")
 
 
 # ---------------------------------------------------------------- Task 3.5: mini-batch SGD
@@ -139,3 +143,22 @@ def test_public_train_with_one_batch_is_gradient_descent(student, schedule):
     assert_close(w, want_w, f"{what}: w", tol=FLOAT64)
     assert_close(b, want_b, f"{what}: b", tol=FLOAT64)
     assert_close(losses, want_losses, f"{what}: losses", tol=FLOAT64)
+
+
+def test_public_train_one_epoch_of_three_batches(student):
+    """n = 12, batch_size = 4, one epoch, constant lr: three steps, each averaging over its 4
+    examples (the batch, not n), on the batches minibatches(12, 4, seed) gives."""
+    X = random_normal(20, (12, 3))
+    y = X @ np.array([0.5, 1.0, -1.5]) - 0.2 + 0.1 * random_normal(21, 12)
+    lr, seed = 0.3, 7
+    w, b = np.zeros(3), 0.0
+    order = np.random.default_rng(seed).permutation(12)
+    for start in range(0, 12, 4):
+        batch = order[start:start + 4]
+        residual = X[batch] @ w + b - y[batch]
+        w, b = w - lr * X[batch].T @ residual / len(batch), b - lr * residual.mean()
+    actual = student.train_linear_regression_sgd(X, y, lr, 1, 4, seed=seed)
+    what = "train_linear_regression_sgd with n = 12, batch_size = 4, one epoch (each step averages over its batch)"
+    assert_close(actual[0], w, f"{what}: w", tol=FLOAT64)
+    assert_close(actual[1], b, f"{what}: b", tol=FLOAT64)
+    assert_close(actual[2], np.array([0.5 * np.mean((X @ w + b - y) ** 2)]), f"{what}: losses", tol=FLOAT64)

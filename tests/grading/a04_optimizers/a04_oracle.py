@@ -11,7 +11,11 @@ import torch
 from hypothesis import strategies as st
 
 from autograder.harness.strategies import random_normal, shapes
+from autograder.harness import diagnose
 from autograder.harness.compare import assert_close
+
+from a04_diagnosis import explain_trajectory
+from a04_variants import variant
 
 def random_tensor(seed: int, shape, dtype=torch.float64, scale: float = 1.0) -> torch.Tensor:
     """autograder.harness.strategies.random_tensor, also for 0-d shapes (numpy returns a scalar there)."""
@@ -70,9 +74,11 @@ def check_trajectory(function, param, grads, expected, what: str, state=None, to
     Returns the last (param, state) the student returned.
     """
     state = {} if state is None else state
-    for t, (grad, want) in enumerate(zip(grads, expected), start=1):
-        param, state = function(param, grad, state, **hyper)
-        assert_close(param, want, f"{what}: param after step {t} of {len(expected)}", tol=tol)
+    start = param
+    with diagnose(lambda: explain_trajectory(function, start, grads, hyper, torch_trajectory, variant)):
+        for t, (grad, want) in enumerate(zip(grads, expected), start=1):
+            param, state = function(param, grad, state, **hyper)
+            assert_close(param, want, f"{what}: param after step {t} of {len(expected)}", tol=tol)
     return param, state
 
 

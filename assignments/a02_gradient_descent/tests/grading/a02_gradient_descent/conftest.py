@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from autograder.testing import FLOAT64, Tolerance
+from autograder.harness.compare import FLOAT64, Tolerance
 
 # A random graph's grads are sums of products of up to 200 local derivatives, each a few ulps
 # off between implementations (math.tanh vs exp formulas, n*x**(n-1) vs n*out/x, other

@@ -9,19 +9,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.strategies import random_normal, seeds, shapes
-from autograder.testing import assert_close
+from autograder.harness.strategies import random_normal, seeds, shapes
+from a02_diagnosis import explain_numerical_gradient, explain_smoothness, explain_value
+from autograder.harness import diagnose
+from autograder.harness.compare import assert_close
 
 
 # ----------------------------------------------------------------- Task 2.1
 
 @given(kind=st.sampled_from(["quadratic", "trig", "quartic"]), seed=seeds(), shape=shapes(1, 2, 1, 3))
 def test_numerical_gradient_matches_analytic_gradient(student, smooth_function, tol, kind, seed, shape):
-    function = smooth_function(kind, seed, shape)
-    x = random_normal(seed + 1, shape)
-    actual = student.numerical_gradient(function.f, x.copy())
-    assert_close(actual, function.grad(x), f"numerical_gradient of {function.name} vs the analytic gradient",
-                 tol=tol.ANALYTIC)
+    with diagnose(lambda: explain_numerical_gradient(actual, function.f, x, 1e-5)):
+        function = smooth_function(kind, seed, shape)
+        x = random_normal(seed + 1, shape)
+        actual = student.numerical_gradient(function.f, x.copy())
+        assert_close(actual, function.grad(x), f"numerical_gradient of {function.name} vs the analytic gradient",
+                     tol=tol.ANALYTIC)
 
 
 # ----------------------------------------------------------------- Task 2.2
@@ -73,9 +76,10 @@ def test_gradient_descent_trajectory(student, quadratic, tol, seed, n, num_steps
 
 @given(seed=seeds(), n=st.integers(1, 5))
 def test_quadratic_smoothness_is_largest_eigenvalue(student, tol, quadratic, seed, n):
-    problem = quadratic(seed, n, n)
-    assert_close(student.quadratic_smoothness(problem.A.copy()), problem.L,
-                 f"quadratic_smoothness of a {n}x{n} positive definite A (numpy.linalg.eigvalsh)", tol=tol.FLOAT64)
+    with diagnose(lambda: explain_smoothness(student.quadratic_smoothness(problem.A.copy()), problem.A)):
+        problem = quadratic(seed, n, n)
+        assert_close(student.quadratic_smoothness(problem.A.copy()), problem.L,
+                     f"quadratic_smoothness of a {n}x{n} positive definite A (numpy.linalg.eigvalsh)", tol=tol.FLOAT64)
 
 
 # ----------------------------------------------------------------- Task 2.5
@@ -102,6 +106,21 @@ def test_line_search_armijo_step(student, quadratic, seed, n):
             f"the returned alpha={alpha:.6g} is not the first: alpha0 * 0.5**{j} already satisfies the Armijo condition")
 
 
+def test_line_search_hand_case_uses_the_squared_norm(student):
+    """f = sum(x**2) at x = [[1.5, 2.0]]: g = [[3, 4]], ||g||^2 = 25 over all entries (||g|| = 5).
+    With alpha0 = 0.8, beta = 0.5, c = 0.5: f(x - 0.8 g) = 2.25 > 6.25 - 0.5 * 0.8 * 25 = -3.75 fails,
+    f(x - 0.4 g) = 0.25 <= 6.25 - 0.5 * 0.4 * 25 = 1.25 passes: the step is 0.4."""
+    def f(x):
+        return float(np.sum(np.asarray(x) ** 2))
+
+    def grad(x):
+        return 2 * np.asarray(x, dtype=np.float64)
+
+    alpha = student.backtracking_line_search(f, grad, np.array([[1.5, 2.0]]), 0.8, 0.5, 0.5)
+    assert_close(alpha, 0.4, "backtracking_line_search(sum(x**2), x=[[1.5, 2.0]], alpha0=0.8, beta=0.5, c=0.5) "
+                 "(the Armijo condition subtracts c alpha ||g||^2)")
+
+
 # ----------------------------------------------------------------- Tasks 2.6 and 2.7
 
 EXPRESSIONS = {
@@ -116,28 +135,33 @@ EXPRESSIONS = {
 
 @pytest.mark.parametrize("name", list(EXPRESSIONS))
 def test_value_expression(student, graphs, name):
-    import torch
+    with diagnose(lambda: explain_value(student)):
+        import torch
 
-    build = EXPRESSIONS[name]
-    a, b = student.Value(1.5), student.Value(-0.75)
-    out = build(a, b)
-    out.backward()
-    ta = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
-    tb = torch.tensor(-0.75, dtype=torch.float64, requires_grad=True)
-    expected = build(ta, tb)
-    expected.backward()
-    assert_close(out.data, float(expected.detach()), f"value of {name} at a=1.5, b=-0.75", tol=graphs.tolerance)
-    graphs.assert_grads_close({0: a.grad, 1: b.grad}, {0: float(ta.grad), 1: float(tb.grad)},
-                              f"{name} at a=1.5, b=-0.75 (v0 = a, v1 = b)")
+        build = EXPRESSIONS[name]
+        a, b = student.Value(1.5), student.Value(-0.75)
+        out = build(a, b)
+        out.backward()
+        ta = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+        tb = torch.tensor(-0.75, dtype=torch.float64, requires_grad=True)
+        expected = build(ta, tb)
+        expected.backward()
+        assert_close(out.data, float(expected.detach()), f"value of {name} at a=1.5, b=-0.75", tol=graphs.tolerance)
+        graphs.assert_grads_close({0: a.grad, 1: b.grad}, {0: float(ta.grad), 1: float(tb.grad)},
+                                  f"{name} at a=1.5, b=-0.75 (v0 = a, v1 = b)")
+        out.backward()   # a second backward() restarts from zero: the same grads, not twice them
+        graphs.assert_grads_close({0: a.grad, 1: b.grad}, {0: float(ta.grad), 1: float(tb.grad)},
+                                  f"{name} at a=1.5, b=-0.75 after a second out.backward() (grads restart from zero)")
 
 
 @given(seed=seeds(), num_leaves=st.integers(1, 3), num_ops=st.integers(1, 8))
 def test_value_small_random_graph(student, graphs, seed, num_leaves, num_ops):
-    graph = graphs.random(seed, num_leaves, num_ops)
-    output = graph.size - 1
-    nodes = graphs.build(student, graph)
-    nodes[output].backward()
-    values, expected = graphs.oracle(graph, output)
-    what = f"the graph {graph.describe()}; backward() on v{output}"
-    assert_close(nodes[output].data, values[output], f"{what}: value of v{output}", tol=graphs.tolerance)
-    graphs.assert_grads_close({i: nodes[i].grad for i in expected}, expected, what)
+    with diagnose(lambda: explain_value(student)):
+        graph = graphs.random(seed, num_leaves, num_ops)
+        output = graph.size - 1
+        nodes = graphs.build(student, graph)
+        nodes[output].backward()
+        values, expected = graphs.oracle(graph, output)
+        what = f"the graph {graph.describe()}; backward() on v{output}"
+        assert_close(nodes[output].data, values[output], f"{what}: value of v{output}", tol=graphs.tolerance)
+        graphs.assert_grads_close({i: nodes[i].grad for i in expected}, expected, what)

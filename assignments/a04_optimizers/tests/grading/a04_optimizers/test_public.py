@@ -10,9 +10,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograder.boundary import StudentError
-from autograder.strategies import random_tensor, shapes
-from autograder.testing import FLOAT32, assert_close
+from a04_diagnosis import explain_clip, explain_trajectory
+from autograder.harness import diagnose, expect_raises
+from autograder.harness.strategies import random_tensor, shapes
+from autograder.harness.compare import FLOAT32, assert_close
 
 OPTIMIZERS = {
     "sgd_step": torch.optim.SGD,
@@ -40,20 +41,23 @@ def check_trajectory(student, name, seed, shape, steps, **hyper):
     param = random_tensor(seed, shape)
     grads = list(random_tensor(seed + 1, (steps, *shape)).unbind(0))
     expected = torch_trajectory(name, param, grads, **hyper)
-    state = {}
-    for t, grad in enumerate(grads, start=1):
-        param, state = getattr(student, name)(param, grad, state, **hyper)
-        assert_close(param, expected[t - 1], f"{name}({hyper}): param after step {t} of {steps}")
+    state, start, function = {}, param, getattr(student, name)
+    with diagnose(lambda: explain_trajectory(function, start, grads, hyper, torch_trajectory)):
+        for t, grad in enumerate(grads, start=1):
+            param, state = function(param, grad, state, **hyper)
+            assert_close(param, expected[t - 1], f"{name}({hyper}): param after step {t} of {steps}")
 
 
 CASES = {
     "sgd_step": [dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.05, momentum=0.9, nesterov=True),
                  dict(lr=0.1, momentum=0.5, dampening=0.5, weight_decay=0.01)],
+    # eps=0.1: large enough that eps inside the square root, sqrt(v + eps), shows
     "adagrad_step": [dict(), dict(lr=0.1, lr_decay=0.1, initial_accumulator_value=0.5),
-                     dict(lr=0.1, weight_decay=0.05)],
+                     dict(lr=0.1, weight_decay=0.05), dict(lr=0.1, eps=0.1)],
     "rmsprop_step": [dict(), dict(momentum=0.9), dict(centered=True, alpha=0.9),
-                     dict(weight_decay=0.05, centered=True, momentum=0.5)],
-    "adam_step": [dict(), dict(lr=0.01, betas=(0.8, 0.99)), dict(amsgrad=True, weight_decay=0.05)],
+                     dict(weight_decay=0.05, centered=True, momentum=0.5), dict(eps=0.1)],
+    "adam_step": [dict(), dict(lr=0.01, betas=(0.8, 0.99)), dict(amsgrad=True, weight_decay=0.05),
+                  dict(lr=0.01, eps=0.1)],
     "adamw_step": [dict(), dict(lr=0.01, weight_decay=0.1), dict(amsgrad=True, betas=(0.5, 0.9))],
 }
 
@@ -112,8 +116,9 @@ def test_clip_grad_norm_matches_torch(student, seed, count, factor):
         parameters.append(parameter)
     expected_total = float(torch.nn.utils.clip_grad_norm_(parameters, max_norm, foreach=False))
     clipped, actual_total = student.clip_grad_norm(grads, max_norm)
-    assert_close(actual_total, expected_total, f"clip_grad_norm(max_norm={max_norm:.4g}): total norm")
-    assert_close(list(clipped), [p.grad for p in parameters], f"clip_grad_norm(max_norm={max_norm:.4g}): clipped grads")
+    with diagnose(lambda: explain_clip(clipped, actual_total, grads, max_norm)):
+        assert_close(actual_total, expected_total, f"clip_grad_norm(max_norm={max_norm:.4g}): total norm (before clipping)")
+        assert_close(list(clipped), [p.grad for p in parameters], f"clip_grad_norm(max_norm={max_norm:.4g}): clipped grads")
 
 
 @pytest.mark.parametrize("name, hyper", [
@@ -125,7 +130,5 @@ def test_clip_grad_norm_matches_torch(student, seed, count, factor):
 ], ids=lambda value: value if isinstance(value, str) else ",".join(f"{k}={v}" for k, v in value.items()))
 def test_invalid_hyperparameters_raise_value_error(student, name, hyper):
     param, grad = random_tensor(1, (3,)), random_tensor(2, (3,))
-    with pytest.raises(StudentError) as excinfo:
-        getattr(student, name)(param, grad, {}, **hyper)
-    assert excinfo.value.type_name == "ValueError", (
-        f"{name}({hyper}) should raise ValueError as torch.optim does, raised {excinfo.value.type_name}")
+    expect_raises(ValueError, lambda: getattr(student, name)(param, grad, {}, **hyper),
+                  f"{name}({', '.join(f'{k}={v}' for k, v in hyper.items())}), invalid as in torch.optim,")
