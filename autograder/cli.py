@@ -10,7 +10,7 @@ from autograder.course.overrides import limit_overrides
 from autograder.errors import AutograderError, ExitCode
 
 EPILOG = """\
-students: check, submit    TAs: grade, report    instructors: release, verify, export
+students: check, submit    TAs: grade, status, merge, report    instructors: release, verify, export
 
 how a submission is graded (autograder/):
   pipeline/   intake (folder, archive, .py, notebook) -> scan (static checks) -> run (trusted
@@ -44,6 +44,16 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--file-times", action="store_true", help="take submission times from the files' modification times")
     grade.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
                        help="override a limit of grading.yaml, e.g. call_seconds=60 (beats AUTOGRADER_CALL_SECONDS)")
+    grade.add_argument("--device", choices=["cuda"], default="",
+                       help="grade only the CUDA tests: a device-tagged partial result (combine with `merge`)")
+    _cluster_options(grade)
+
+    status = verbs.add_parser("status", help="progress of a batch graded on Slurm (`grade --executor slurm`)")
+    status.add_argument("results", help="the results folder given to `grade --out`")
+
+    merge = verbs.add_parser("merge", help="combine CPU and GPU (--device cuda) results of each submission")
+    merge.add_argument("results", nargs="+", help="results folders: one whole result per submission and its device parts")
+    merge.add_argument("--out", required=True, help="where to write the merged results")
 
     report = verbs.add_parser("report", help="gradebook.csv, per-student feedback and a class report.html from results")
     report.add_argument("assignment", help="assignment id or alias (a04)")
@@ -75,6 +85,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cluster_options(grade: argparse.ArgumentParser) -> None:
+    cluster = grade.add_argument_group("Slurm (--executor slurm; defaults from grading.yaml's cluster: section)")
+    cluster.add_argument("--executor", choices=["local", "slurm"], default="local",
+                         help="local: this machine's cores (default); slurm: a job array, one task per shard")
+    cluster.add_argument("--no-wait", action="store_true", help="submit the array and return with its job id")
+    cluster.add_argument("--partition")
+    cluster.add_argument("--account")
+    cluster.add_argument("--time", help="per array task, e.g. 2:00:00")
+    cluster.add_argument("--mem", help="per array task, e.g. 16G")
+    cluster.add_argument("--cpus-per-task", type=int, help="per array task (its `grade -j`)")
+    cluster.add_argument("--gres", help="e.g. gpu:1 (with --device cuda)")
+    cluster.add_argument("--shard-size", type=int, help="submissions per array task")
+    cluster.add_argument("--sbatch", action="append", default=[], metavar="OPTION", help="another sbatch option, e.g. --qos=course")
+    cluster.add_argument("--array-task", action="store_true", help=argparse.SUPPRESS)
+
+
+def _slurm_request(args: argparse.Namespace):
+    from autograder.pipeline.slurm import SlurmRequest
+
+    if args.no_wait and args.executor != "slurm":
+        raise AutograderError("--no-wait submits a Slurm job array and returns: give it with --executor slurm")
+    for name in ("cpus_per_task", "shard_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise AutograderError(f"--{name.replace('_', '-')} {getattr(args, name)}: must be 1 or more")
+    return SlurmRequest(partition=args.partition, account=args.account, time=args.time, memory=args.mem,
+                        cpus=args.cpus_per_task, gres=args.gres, shard_size=args.shard_size, sbatch=tuple(args.sbatch),
+                        wait=not args.no_wait)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -85,7 +124,16 @@ def main(argv: list[str] | None = None) -> int:
             from autograder.commands import grade
             return grade.main(assignment=args.assignment, submissions=args.submissions, out=args.out, limits=limits,
                               config=args.config, jobs=args.jobs, regrade=args.regrade, manifest=args.manifest,
-                              file_times=args.file_times)
+                              file_times=args.file_times, device=args.device, executor=args.executor,
+                              slurm=_slurm_request(args), array_task=args.array_task)
+        if args.verb == "status":
+            from autograder.commands import status
+
+            return status.main(results=args.results)
+        if args.verb == "merge":
+            from autograder.commands import merge
+
+            return merge.main(results=args.results, out=args.out)
         if args.verb == "report":
             from autograder.commands import report
 

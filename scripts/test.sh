@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/slurm.sh install   # slurm-wlm + munge for tests/e2e/test_slurm.py (which starts and stops the daemons)
 exec .venv/bin/python -m pytest "$@"

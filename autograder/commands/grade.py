@@ -7,6 +7,7 @@ progress, and resume: a result already written for the same submission and suite
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import fcntl
 import os
 import re
@@ -36,6 +37,8 @@ from autograder.pipeline.intake import (
 )
 from autograder.pipeline.progress import Progress, SafeStream
 from autograder.pipeline.results import write_result
+from autograder.pipeline.slurm import SlurmRequest
+from autograder.pipeline.slurm_batch import SlurmBatch
 
 
 def parse_submission_argument(argument: str) -> tuple[str, Path]:
@@ -118,7 +121,7 @@ def _existing(context: GradeContext, name: str) -> records.SubmissionResult | No
         result = records.read_result(path)
     except (ValueError, TypeError, KeyError, OSError):
         return None  # unreadable: graded again
-    if result.suite_hash != context.suite_hash or result.status == records.GRADER_ERROR:
+    if result.suite_hash != context.suite_hash or result.status == records.GRADER_ERROR or result.part != context.part:
         return None
     return result if result.submission_hash else None
 
@@ -196,8 +199,13 @@ class OutputLock:
 
 def main(*, assignment: str, submissions: list[str], out: str, config: str | None = None, jobs: int | None = None,
          regrade: bool = False, manifest: str | None = None, file_times: bool = False,
-         limits: dict[str, str] | None = None, stream=sys.stdout) -> int:
-    """Grade a batch; exit code 0, or 3 when some submission hit a grader fault (regrade it)."""
+         limits: dict[str, str] | None = None, stream=sys.stdout, device: str = "", executor: str = "local",
+         slurm: SlurmRequest | None = None, array_task: bool = False) -> int:
+    """Grade a batch; exit code 0, or 3 when some submission hit a grader fault (regrade it).
+
+    `device="cuda"` grades only the CUDA tests (a device-tagged partial result, see `merge`);
+    `executor="slurm"` grades as a Slurm job array (pipeline/slurm_batch.py) whose tasks run this
+    function with `array_task=True` (the driver holds the folder's lock)."""
     stream = SafeStream(stream)
     course = load_course(config, limits=limits)
     target = course.assignment(assignment)
@@ -210,9 +218,24 @@ def main(*, assignment: str, submissions: list[str], out: str, config: str | Non
     jobs = jobs or default_jobs()
     if jobs < 1:
         raise AutograderError(f"-j {jobs}: the number of submissions graded at once must be 1 or more")
-    with OutputLock(out_dir):
-        context = make_context(course, target, out_dir, times=times)
-        results = _grade_batch(context, named, jobs, regrade, stream)
+    with contextlib.nullcontext() if array_task else OutputLock(out_dir):
+        context = make_context(course, target, out_dir, times=times, part=device)
+        if executor == "slurm":
+            arguments = ["--config", str(course.path), "grade", target.id] + (["--regrade"] if regrade else []) \
+                + (["--manifest", str(Path(manifest).resolve())] if manifest else []) \
+                + (["--file-times"] if file_times else []) + (["--device", device] if device else []) \
+                + [f"--limit={name}={value}" for name, value in sorted((limits or {}).items())]
+            def is_done(name: str, path: Path) -> records.SubmissionResult | None:
+                previous = None if regrade else _existing(context, name)
+                return previous if previous is not None and _same_submission(path, target, previous) else None
+            outcome = SlurmBatch(context, named, slurm or SlurmRequest(), arguments, stream).run(is_done)
+            if isinstance(outcome, str):
+                print(f"submitted: job {outcome}; `autograder status {out_dir}` shows progress, and the same "
+                      "command again waits for it (or resubmits what failed)", file=stream)
+                return 0
+            results = outcome
+        else:
+            results = _grade_batch(context, named, jobs, regrade, stream)
     print_table(results, stream)
     _print_late_notes(context, results, stream)
     return int(ExitCode.GRADER_ERROR) if any(r.status == records.GRADER_ERROR for r in results) else 0

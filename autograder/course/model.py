@@ -138,6 +138,22 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """grading.yaml's `cluster:` section: how `grade --executor slurm` asks Slurm for nodes.
+
+    Empty fields are not passed to sbatch (the cluster's defaults apply)."""
+
+    partition: str = ""
+    account: str = ""
+    time: str = ""              # per array task (one shard), as sbatch --time takes it, e.g. "2:00:00"
+    memory: str = ""            # per array task, sbatch --mem, e.g. 16G
+    cpus: int = 2               # per array task: sbatch --cpus-per-task and the task's `grade -j`
+    gres: str = ""              # e.g. gpu:1 for `grade --device cuda`
+    shard_size: int = 8         # submissions per array task
+    sbatch: tuple[str, ...] = ()   # extra sbatch options, e.g. --qos=course
+
+
+@dataclass(frozen=True)
 class Course:
     name: str
     defaults: Defaults
@@ -145,6 +161,7 @@ class Course:
     path: Path
     root: Path
     limit_overrides: dict[str, str] = field(default_factory=dict)   # what load_course was given (passed to trusted runs)
+    cluster: Cluster = Cluster()
 
     def assignment(self, name: str) -> Assignment:
         """Resolve an id (a04_optimizers) or short alias (a04, 4) to its assignment."""

@@ -20,6 +20,7 @@ from autograder.course.model import (
     ID_PATTERN,
     VISIBILITIES,
     Assignment,
+    Cluster,
     Course,
     Defaults,
     Feedback,
@@ -290,7 +291,7 @@ def load_course(path: str | os.PathLike | None = None, *, limits: Mapping[str, s
     limits ({name: value}, see course.overrides.limit_overrides). A pure function of the file and them."""
     path = Path(path or "grading.yaml").resolve()
     top = _Reader(path, "grading.yaml", _compose(path), 1)
-    top.check_keys(["course", "defaults", "assignments"])
+    top.check_keys(["course", "defaults", "assignments", "cluster"])
     defaults = _read_defaults(top.sub("defaults"))
     assignments_reader = top.sub("assignments")
     if not assignments_reader.mapping:
@@ -300,7 +301,19 @@ def load_course(path: str | os.PathLike | None = None, *, limits: Mapping[str, s
         for key in assignments_reader.mapping
     }
     return Course(name=top.get("course", str), defaults=defaults, assignments=assignments, path=path, root=path.parent,
-                  limit_overrides=dict(limits or {}))
+                  limit_overrides=dict(limits or {}), cluster=_read_cluster(top.sub("cluster")))
+
+
+def _read_cluster(reader: _Reader) -> Cluster:
+    """The `cluster:` section (Slurm): partition, account, time, memory, cpus, gres, shard_size, sbatch."""
+    reader.check_keys([f.name for f in dataclasses.fields(Cluster)])
+    base = Cluster()
+    if reader.has("time") and not isinstance(reader.mapping["time"].value, str):
+        raise reader.error("time", 'write it in quotes, e.g. "1:00:00" (YAML reads 1:00:00 unquoted as seconds)')
+    text = {name: str(reader.get(name, (str, int), getattr(base, name))) for name in ("partition", "account", "time", "memory", "gres")}
+    return Cluster(**text, cpus=reader.positive("cpus", int, base.cpus),
+                   shard_size=reader.positive("shard_size", int, base.shard_size),
+                   sbatch=tuple(str(option) for option in reader.get_list("sbatch")))
 
 
 def _compose(path: Path) -> Any:

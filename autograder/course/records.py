@@ -94,6 +94,7 @@ class TestResult:
     feedback: str
     duration: float = 0.0
     diagnosis: str = ""
+    device: str = ""        # set by `merge`: the device (by name) whose part graded this test
 
 
 @dataclass
@@ -117,6 +118,9 @@ class SubmissionResult:
     finished_at: str = ""
     duration_seconds: float = 0.0
     schema_version: int = SCHEMA_VERSION
+    suite_version: str = ""   # hash of suite, reference, config and grader, without the environment (merge compares it)
+    part: str = ""            # "" a whole result; "cuda": a device-tagged partial result holding only that device's tests
+    parts: list[dict[str, Any]] = field(default_factory=list)   # after `merge`: each device part's reproducibility record
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
@@ -155,6 +159,8 @@ RESULT_SCHEMA: dict[str, Any] = {
         }},
         "submission_hash": {"type": "string"}, "suite_hash": {"type": "string"},
         "versions": {"type": "object"}, "device": {"type": "string"}, "seeds": {"type": "object"},
+        "suite_version": {"type": "string"}, "part": {"enum": ["", "cpu", "cuda"]},
+        "parts": {"type": "array", "items": {"type": "object", "required": ["part", "device", "tests"]}},
     },
 }
 

@@ -21,6 +21,7 @@ from autograder.course.overrides import limit_override
 from autograder.course.reader import load_course
 from autograder.harness.diagnosis import diagnosis_of
 from autograder.harness.outcomes import classify, notes, stable
+from autograder.pipeline.pytest_run import device_of_test
 from autograder.pipeline.score import feedback_level
 from autograder.sandbox.isolation import detect_isolation
 from autograder.sandbox.probe import Probe
@@ -40,6 +41,7 @@ class GradingState:
     submission: Path | None
     outcomes_file: Path | None
     visibility: str
+    device: str = ""        # "cuda": only the CUDA tests run (a device-tagged partial result)
     session: Session | None = None
     outcomes: dict[str, records.TestOutcome] = dataclasses.field(default_factory=dict)
     isolation: dict = dataclasses.field(default_factory=dict)
@@ -63,6 +65,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--visibility", default="all", choices=["all", "public"], help="run only public tests")
     group.addoption("--list-tests", default=None, help="write the collected test ids here and run nothing")
     group.addoption("--limit", action="append", default=[], help="NAME=VALUE: a limit override of this batch")
+    group.addoption("--device", default="", choices=["", "cuda"], help="run only the tests parametrized for this device")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -86,7 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
         course=course, assignment=assignment, suite_dir=course.suite_dir(assignment).resolve(),
         submission=Path(submission).resolve() if submission else None,
         outcomes_file=Path(outcomes) if outcomes else None,
-        visibility=config.getoption("--visibility"),
+        visibility=config.getoption("--visibility"), device=config.getoption("--device"),
     )
 
 
@@ -116,6 +119,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         test_id = state.test_id(item)
         group = state.assignment.group_for(test_id)
         if state.visibility == "public" and (group is None or group.visibility != "public"):
+            deselected.append(item)
+            continue
+        if state.device and device_of_test(test_id) != state.device:
             deselected.append(item)
             continue
         selected.append(item)
@@ -300,7 +306,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None:
         return
     summary: dict[str, Any] = {"isolation": state.isolation, "rejected": None, "output": "", "restarts": 0, "calls": 0,
-                               "device": device_names(state.devices_used or {"cpu"})}
+                               "device": device_names(state.devices_used or {state.device or "cpu"})}
     if state.session is not None:
         summary.update(rejected=state.session.rejected, restarts=state.session.restarts, calls=state.session.calls)
         if state.session.isolation:  # what the worker itself reported, before any student code ran

@@ -19,7 +19,8 @@ from autograder.course.model import Assignment, Course
 from autograder.course.reader import check_suite_coverage
 from autograder.errors import ConfigError, IntakeError
 from autograder.pipeline.intake import stage_submission
-from autograder.pipeline.results import environment_versions, suite_hash
+from autograder.pipeline.results import environment_versions, suite_hash, suite_version
+from autograder.pipeline.pytest_run import device_of_test
 from autograder.pipeline.run import RunRequest, list_tests, run_suite
 from autograder.pipeline.scan import check_submission
 from autograder.pipeline.score import score_tests, submission_status, total
@@ -38,6 +39,8 @@ class GradeContext:
     keyword: str = ""
     device: str = "cpu"
     times: SubmissionTimes = SubmissionTimes()
+    suite_version: str = ""
+    part: str = ""          # "cuda": grade only the CUDA tests, into a device-tagged partial result
 
 
 def _now() -> str:
@@ -55,7 +58,7 @@ def _rejected(context: GradeContext, name: str, reason: str, sha: str = "") -> r
         assignment=context.assignment.id, submission=name, status=records.REJECTED, score=0.0,
         max_score=context.assignment.max_score, tests=score_tests(context.assignment, list(context.test_ids), not_run),
         reason=reason, submission_hash=sha, suite_hash=context.suite_hash, versions=environment_versions(),
-        device=context.device, seeds=dict(SEEDS),
+        device=context.device, seeds=dict(SEEDS), suite_version=context.suite_version, part=context.part,
     )
 
 
@@ -89,7 +92,7 @@ def _run_and_score(context: GradeContext, name: str, staged: records.StagedSubmi
         course_file=str(context.course.path), assignment=assignment.id,
         suite_dir=str(context.course.suite_dir(assignment)), submission_dir=str(staged.directory),
         outcomes_file=str(scratch / "outcomes.jsonl"), visibility=context.visibility, keyword=context.keyword,
-        limits=dict(context.course.limit_overrides),
+        limits=dict(context.course.limit_overrides), device=context.part,
     )
     log_file = context.out / name / "grader.log" if context.out else None
     if log_file:
@@ -103,6 +106,7 @@ def _run_and_score(context: GradeContext, name: str, staged: records.StagedSubmi
         suite_hash=context.suite_hash, versions=environment_versions(), device=run.device or context.device,
         seeds=dict(SEEDS), isolation=run.isolation,
         output=run.output if assignment.feedback.show_output else "",
+        suite_version=context.suite_version, part=context.part,
     )
 
 
@@ -115,8 +119,16 @@ def make_context(course: Course, assignment: Assignment, out: Path, **options) -
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ConfigError(problems[0] + more)
+    part = options.pop("part", "")
+    if part:  # a device-tagged partial result: only the tests parametrized for that device
+        test_ids = [test_id for test_id in test_ids if device_of_test(test_id) == part]
+        if not test_ids:
+            raise ConfigError(f"{course.path}: {assignment.id} has no tests parametrized for {part} (its devices: "
+                              f"{', '.join(assignment.devices)}); --device {part} would grade nothing")
+        options.setdefault("device", part)
     return GradeContext(course=course, assignment=assignment, test_ids=tuple(test_ids),
-                        suite_hash=suite_hash(course, assignment), out=out, **options)
+                        suite_hash=suite_hash(course, assignment), out=out, part=part,
+                        suite_version=suite_version(course, assignment), **options)
 
 
 def default_jobs() -> int:

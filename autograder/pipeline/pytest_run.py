@@ -21,6 +21,7 @@ class RunRequest:
     keyword: str = ""
     list_file: str = ""     # collect only: write the test ids here and run nothing
     limits: dict[str, str] = field(default_factory=dict)   # limit overrides of this batch (command line > environment)
+    device: str = ""        # "cuda": run only the tests parametrized for that device (a partial result)
 
 
 def pytest_arguments(request: RunRequest) -> list[str]:
@@ -36,9 +37,20 @@ def pytest_arguments(request: RunRequest) -> list[str]:
         args += ["-k", request.keyword]
     if request.list_file:
         args += ["--list-tests", request.list_file]
+    if request.device:
+        args += ["--device", request.device]
     for name, value in sorted(request.limits.items()):
         args += ["--limit", f"{name}={value}"]
     return args
+
+
+def device_of_test(test_id: str) -> str:
+    """The device a test id is parametrized for ("cuda" in `test_x[cuda-3]`), or "" for none."""
+    params = test_id.rsplit("[", 1)[1].rstrip("]") if test_id.endswith("]") and "[" in test_id else ""
+    for device in ("cuda", "cpu"):
+        if device in params.split("-"):
+            return device
+    return ""
 
 
 def read_outcomes(path: Path, fault: str | None) -> records.SuiteRun:

@@ -29,14 +29,24 @@ def environment_versions() -> dict[str, str]:
 
 def suite_hash(course: Course, assignment: Assignment) -> str:
     """Hash of everything that decides a grade besides the submission: suite, reference, config."""
+    digest = _suite_digest(course, assignment)
+    digest.update(json.dumps(environment_versions(), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def suite_version(course: Course, assignment: Assignment) -> str:
+    """The suite hash without the environment: a CPU and a GPU node (other torch builds) agree on it."""
+    return _suite_digest(course, assignment).hexdigest()
+
+
+def _suite_digest(course: Course, assignment: Assignment):
     digest = hashlib.sha256()
     roots = [course.suite_dir(assignment), course.solution_dir(assignment), Path(__file__).resolve().parents[1]]  # + the autograder package
     for root in roots:
         for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".yaml", ".json", ".txt")):
             digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(repr(assignment).encode())
-    digest.update(json.dumps(environment_versions(), sort_keys=True).encode())
-    return digest.hexdigest()
+    return digest
 
 
 def write_atomic(path: Path, text: str) -> None:

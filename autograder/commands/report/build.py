@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.commands.report.devices import class_devices, feedback_section, report_section
+from autograder.commands.report.devices import summary_lines as device_lines
 from autograder.course import records
 from autograder.course.late import LateDecision
 from autograder.course.model import Assignment
@@ -133,6 +135,7 @@ def summary_lines(data: ClassResults, written: list[Path]) -> list[str]:
         lines.append(f"final scores: mean {statistics.fmean(finals):.2f}, median {statistics.median(finals):.2f}, "
                      f"min {points(min(finals))}, max {points(max(finals))} of {points(max_score)}")
     lines += [f"wrote {path}" for path in written]
+    lines += device_lines(data.results)
     labels = {"grader-error": "grader errors (the staff's fault: regrade these)", "timeout": "timeouts (look at these)",
               "crashed": "crashed workers", "rejected": "rejected"}
     for kind, entries in data.to_look_at().items():
@@ -172,12 +175,13 @@ def main(*, assignment: str, results: str, out: str | None = None, config: str |
     for result in data.results:
         late = data.late(result)
         folder = out_dir / result.submission
-        _publish(folder / "feedback.md", feedback_markdown(result, late, target))
+        _publish(folder / "feedback.md", feedback_markdown(result, late, target) + feedback_section(result))
         _publish(folder / "feedback.html", feedback_html(result, late, target))
-    _publish(out_dir / "report.html", class_report_html(data, rows))
+    _publish(out_dir / "report.html", class_report_html(data, rows).replace("</body>", report_section(data.results) + "</body>", 1))
     _publish(out_dir / "summary.json", json.dumps({
         "assignment": target.id, "submissions": len(data.results),
         "to_look_at": {kind: [list(entry) for entry in entries] for kind, entries in data.to_look_at().items()},
+        **class_devices(data.results),
     }, indent=2) + "\n")
     written = [out_dir / "gradebook.csv", out_dir / "report.html",
                Path(f"{out_dir}/<student>/feedback.md and feedback.html ({len(data.results)} students)")]
