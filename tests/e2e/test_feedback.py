@@ -78,7 +78,8 @@ def grade_assignment(assignment_id: str, jobs: int = 2) -> list[Graded]:
             hidden = "\n".join(t.feedback + "\n" + t.diagnosis for t in result.tests if t.visibility != "public")
             summary = summary_lines(result, order)
             why = [line.split(". Why: ", 1)[1] for line in summary if ". Why: " in line]
-            explanations = "\n".join([t.diagnosis for t in result.tests if t.diagnosis] + why)
+            refused = [result.reason] if result.status == "rejected" else []  # a refusal's reason is its explanation
+            explanations = "\n".join([t.diagnosis for t in result.tests if t.diagnosis] + why + refused)
             return Graded(assignment_id, subject, feature, feedback_markdown(result, late, assignment),
                           summary, hidden, explanations)
 

@@ -8,6 +8,7 @@ the reply to a later call. Nested callbacks work.
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
 import threading
 from pathlib import Path
@@ -88,7 +89,9 @@ def test_reply_on_a_device_the_grader_lacks_is_the_students_error(tmp_path):
     {"$": "torch_device", "v": "xla:0"},
     {"$": "tensor", "dtype": "float64", "shape": [1], "device": "cuda:99", "b": 0},
 ])
-def test_torch_values_the_grader_cannot_build_are_the_students_error(tmp_path, node):
+def test_torch_values_the_grader_cannot_build_are_the_students_error(tmp_path, node, monkeypatch):
+    # The premise, made explicit: a grader that has not loaded torch (earlier tests in this process may have).
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
     source = f'''
 import sys
 protocol = sys.modules["_autograder_runtime.protocol"]
