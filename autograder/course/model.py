@@ -26,7 +26,9 @@ ID_PATTERN = re.compile(r"^a(\d\d)_[a-z0-9_]+$")
 class Limits:
     """Per-worker limits: wall clock per call, per test and per submission; resources."""
 
-    call_seconds: float = 30.0
+    call_seconds: float = 30.0                  # the ceiling of one call's budget (see sandbox/budget.py)
+    call_floor_seconds: float = 2.0             # a call's budget is max(this floor, the multiple x the
+    call_reference_multiple: float = 50.0       # ... reference's time for the same call), at most call_seconds
     test_seconds: float = 120.0
     submission_seconds: float = 1200.0
     memory_mb: int = 4096

@@ -80,6 +80,7 @@ class SuiteRun:
     calls: int = 0
     fault: str | None = None         # a grader fault outside any single test
     device: str = ""                 # the device the tests ran on, by name ("cpu (AMD EPYC ...)", "cuda (NVIDIA H200)")
+    timings: dict = field(default_factory=dict)  # where the run's time went (harness/plugin.py `_timings`)
 
 
 @dataclass
@@ -121,6 +122,7 @@ class SubmissionResult:
     suite_version: str = ""   # hash of suite, reference, config and grader, without the environment (merge compares it)
     part: str = ""            # "" a whole result; "cuda": a device-tagged partial result holding only that device's tests
     parts: list[dict[str, Any]] = field(default_factory=list)   # after `merge`: each device part's reproducibility record
+    timings: dict[str, Any] = field(default_factory=dict)  # seconds: startup, tests, oracle, boundary, student (not a grade)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"

@@ -6,7 +6,9 @@ code: the `student` fixture talks to a sandboxed worker (autograder.sandbox).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
+import inspect
 import json
 import sys
 import time
@@ -20,6 +22,7 @@ from autograder.course.model import Assignment, Course
 from autograder.course.overrides import limit_override
 from autograder.course.reader import load_course
 from autograder.harness.diagnosis import diagnosis_of
+from autograder.harness.oracle_cache import CachedModule, OracleCache, wrap_module_functions
 from autograder.harness.outcomes import classify, notes, stable
 from autograder.pipeline.pytest_run import device_of_test
 from autograder.pipeline.score import feedback_level
@@ -27,6 +30,7 @@ from autograder.sandbox.isolation import detect_isolation
 from autograder.sandbox.probe import Probe
 from autograder.sandbox.resources import limit_trusted_memory
 from autograder.sandbox.remote import StudentModule
+from autograder.sandbox.budget import CallBudget
 from autograder.sandbox.session import CallLimits, Session
 from autograder.sandbox.worker import WorkerSpec
 
@@ -47,6 +51,8 @@ class GradingState:
     isolation: dict = dataclasses.field(default_factory=dict)
     started: dict[str, float] = dataclasses.field(default_factory=dict)
     devices_used: set[str] = dataclasses.field(default_factory=set)
+    cache: OracleCache = dataclasses.field(default_factory=OracleCache)  # the oracles' answers and the reference's times
+    clock: dict[str, float] = dataclasses.field(default_factory=dict)    # configure, collected
 
     def test_id(self, item: pytest.Item) -> str:
         try:
@@ -66,6 +72,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--list-tests", default=None, help="write the collected test ids here and run nothing")
     group.addoption("--limit", action="append", default=[], help="NAME=VALUE: a limit override of this batch")
     group.addoption("--device", default="", choices=["", "cuda"], help="run only the tests parametrized for this device")
+    group.addoption("--oracle-cache", default="memory",
+                    help="where the oracles' answers are kept: off, memory (this run), or a SQLite file shared by a batch")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -85,12 +93,32 @@ def pytest_configure(config: pytest.Config) -> None:
         limit_trusted_memory(assignment.limits.grader_memory_mb)
     submission = config.getoption("--submission")
     outcomes = config.getoption("--outcomes")
-    config.stash[STATE_KEY] = GradingState(
+    cache_option = config.getoption("--oracle-cache")
+    cache = OracleCache(None if cache_option in ("off", "memory") else Path(cache_option), reuse=cache_option != "off")
+    config.stash[STATE_KEY] = state = GradingState(
         course=course, assignment=assignment, suite_dir=course.suite_dir(assignment).resolve(),
         submission=Path(submission).resolve() if submission else None,
         outcomes_file=Path(outcomes) if outcomes else None,
         visibility=config.getoption("--visibility"), device=config.getoption("--device"),
+        cache=cache, clock={"configure": time.perf_counter()},
     )
+    _cache_oracle_modules(state)
+
+
+def _cache_oracle_modules(state: GradingState) -> None:
+    """The suite's oracle modules (oracle.py; legacy *_oracle(s).py) answer through the cache.
+
+    They are imported here, before collection, so the tests' `from oracle import f` binds the
+    cached functions; the folder is the one pytest puts first on sys.path for the suite anyway.
+    """
+    suite = str(state.suite_dir)
+    if suite not in sys.path:
+        sys.path.insert(0, suite)
+    for path in sorted(state.suite_dir.glob("*.py")):
+        if path.stem == "oracle" or path.stem.endswith(("_oracle", "_oracles")):
+            module = sys.modules.get(path.stem) or importlib.import_module(path.stem)
+            if Path(getattr(module, "__file__", "") or "").resolve() == path.resolve():
+                wrap_module_functions(module, state.cache, path.stem)
 
 
 def _state(config: pytest.Config) -> GradingState:
@@ -161,8 +189,34 @@ def _open_session(state: GradingState) -> Session:
         assignment=assignment.id,
     )
     state.isolation = detect_isolation().as_dict()
-    return Session(spec, CallLimits(limits.call_seconds, limits.test_seconds, call_bytes=limits.transfer_mb_per_call << 20,
-                                    test_bytes=limits.transfer_mb_per_test << 20))
+    session = Session(spec, CallLimits(limits.call_seconds, limits.test_seconds, call_bytes=limits.transfer_mb_per_call << 20,
+                                       test_bytes=limits.transfer_mb_per_test << 20))
+    session.budget = CallBudget(limits.call_seconds, floor=limits.call_floor_seconds, multiple=limits.call_reference_multiple,
+                                reference_seconds=lambda name, args, kwargs: _reference_seconds(state, name, args, kwargs))
+    return session
+
+
+def _reference_module(state: GradingState) -> Any:
+    """The reference solution, imported once in the trusted process (None where the course has none)."""
+    name = f"reference_{state.assignment.id}"
+    if name not in sys.modules:
+        path = state.course.solution_dir(state.assignment) / state.assignment.module
+        if not path.is_file():
+            return None
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _reference_seconds(state: GradingState, name: str, args: tuple, kwargs: dict) -> float | None:
+    """The reference's time for the same call as the student's (stored, or timed once on copies)."""
+    module = _reference_module(state)
+    function = getattr(module, name, None) if module is not None else None
+    if not inspect.isfunction(function):
+        return None
+    return state.cache.reference_seconds(f"reference.{name}", function, args, kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -203,16 +257,12 @@ def rank_group(_grading_session: Session) -> Any:
 
 @pytest.fixture(scope="session")
 def reference(request: pytest.FixtureRequest) -> Any:
-    """The reference solution, imported in the trusted process."""
+    """The reference solution, imported in the trusted process; its functions answer through the oracle cache."""
     state = _state(request.config)
-    name = f"reference_{state.assignment.id}"
-    if name not in sys.modules:
-        path = state.course.solution_dir(state.assignment) / state.assignment.module
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    module = _reference_module(state)
+    if module is None:
+        raise FileNotFoundError(f"the reference solution of {state.assignment.id} is not in this course")
+    return CachedModule(module, state.cache, "reference")
 
 
 @pytest.fixture
@@ -301,6 +351,26 @@ def device_names(devices: set[str]) -> str:
     return ", ".join(names)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if STATE_KEY in session.config.stash:
+        _state(session.config).clock["collected"] = time.perf_counter()
+
+
+def _timings(state: GradingState) -> dict[str, float]:
+    """Where this run's time went: start-up and collection, the tests, and inside the tests the oracles,
+    the boundary (worker starts, copies, round trips) and the student code's own compute."""
+    stats = state.cache.stats
+    timings = {
+        "startup": state.clock.get("collected", state.clock["configure"]) - state.clock["configure"],
+        "tests": sum(outcome.duration for outcome in state.outcomes.values()),
+        "oracle": stats.seconds, "oracle_calls": stats.calls, "oracle_hits": stats.hits, "budget_calls": stats.budget_calls,
+    }
+    if state.session is not None:
+        timings.update(student=state.session.student_seconds, boundary=state.session.boundary_seconds,
+                       worker_start=state.session.start_seconds)
+    return {key: round(value, 4) if isinstance(value, float) else value for key, value in timings.items()}
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE_KEY, None)
     if state is None:
@@ -314,6 +384,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             summary["isolation"] = dict(state.isolation, worker_reported=reported)
         state.session.close()
         summary["output"] = state.session.collected_output
+    summary["timings"] = _timings(state)
     if state.outcomes_file is not None:
         with state.outcomes_file.open("a") as stream:
             stream.write(json.dumps({"summary": summary}) + "\n")

@@ -21,7 +21,7 @@ from autograder.errors import ConfigError, IntakeError
 from autograder.pipeline.intake import stage_submission
 from autograder.pipeline.results import environment_versions, suite_hash, suite_version
 from autograder.pipeline.pytest_run import device_of_test
-from autograder.pipeline.run import RunRequest, list_tests, run_suite
+from autograder.pipeline.run import RunRequest, list_tests, oracle_cache_for, run_suite
 from autograder.pipeline.scan import check_submission
 from autograder.pipeline.score import score_tests, submission_status, total
 
@@ -92,7 +92,7 @@ def _run_and_score(context: GradeContext, name: str, staged: records.StagedSubmi
         course_file=str(context.course.path), assignment=assignment.id,
         suite_dir=str(context.course.suite_dir(assignment)), submission_dir=str(staged.directory),
         outcomes_file=str(scratch / "outcomes.jsonl"), visibility=context.visibility, keyword=context.keyword,
-        limits=dict(context.course.limit_overrides), device=context.part,
+        limits=dict(context.course.limit_overrides), device=context.part, oracle_cache=oracle_cache_for(context.suite_hash),
     )
     log_file = context.out / name / "grader.log" if context.out else None
     if log_file:
@@ -106,7 +106,7 @@ def _run_and_score(context: GradeContext, name: str, staged: records.StagedSubmi
         suite_hash=context.suite_hash, versions=environment_versions(), device=run.device or context.device,
         seeds=dict(SEEDS), isolation=run.isolation,
         output=run.output if assignment.feedback.show_output else "",
-        suite_version=context.suite_version, part=context.part,
+        suite_version=context.suite_version, part=context.part, timings=run.timings,
     )
 
 

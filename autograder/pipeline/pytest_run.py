@@ -22,6 +22,7 @@ class RunRequest:
     list_file: str = ""     # collect only: write the test ids here and run nothing
     limits: dict[str, str] = field(default_factory=dict)   # limit overrides of this batch (command line > environment)
     device: str = ""        # "cuda": run only the tests parametrized for that device (a partial result)
+    oracle_cache: str = ""  # the batch's store of oracle answers (a SQLite file), "off", or "" for this run only
 
 
 def pytest_arguments(request: RunRequest) -> list[str]:
@@ -39,6 +40,8 @@ def pytest_arguments(request: RunRequest) -> list[str]:
         args += ["--list-tests", request.list_file]
     if request.device:
         args += ["--device", request.device]
+    if request.oracle_cache:
+        args += ["--oracle-cache", request.oracle_cache]
     for name, value in sorted(request.limits.items()):
         args += ["--limit", f"{name}={value}"]
     return args
@@ -69,4 +72,5 @@ def read_outcomes(path: Path, fault: str | None) -> records.SuiteRun:
         outcomes=tuple(outcomes.values()), rejected=summary.get("rejected"), output=summary.get("output", ""),
         isolation=summary.get("isolation", {}), worker_restarts=summary.get("restarts", 0),
         calls=summary.get("calls", 0), fault=fault, device=str(summary.get("device", "")),
+        timings=summary.get("timings", {}),
     )

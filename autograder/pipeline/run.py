@@ -51,6 +51,25 @@ def list_tests(course_file: Path, assignment_id: str, suite_dir: Path, *, warm: 
         return [line for line in listing.read_text().splitlines() if line]
 
 
+_ORACLE_STORE: list[Path] = []
+
+
+def oracle_cache_for(suite_hash: str) -> str:
+    """The batch's store of oracle answers for this suite hash, in a private folder removed at exit.
+
+    AUTOGRADER_ORACLE_CACHE=0 turns the store off: every oracle call computes (for comparisons).
+    """
+    if os.environ.get("AUTOGRADER_ORACLE_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return "off"
+    if not _ORACLE_STORE:
+        import atexit
+        import shutil
+
+        _ORACLE_STORE.append(Path(tempfile.mkdtemp(prefix="autograder-oracles-")))  # mode 0700
+        atexit.register(shutil.rmtree, _ORACLE_STORE[0], True)
+    return str(_ORACLE_STORE[0] / f"{suite_hash[:32]}.sqlite")
+
+
 def warm_by_default() -> bool:
     """The warm pool grades unless AUTOGRADER_WARM=0 asks for a fresh process per submission."""
     return os.environ.get("AUTOGRADER_WARM", "1").strip().lower() not in ("0", "false", "no", "off")

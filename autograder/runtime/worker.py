@@ -12,6 +12,7 @@ import json
 import operator
 import os
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -166,8 +167,9 @@ class Server:
                 function = self.target(header, buffers)
                 args = self.decode(header.get("args", []), buffers)
                 kwargs = self.decode(header.get("kwargs", EMPTY_DICT_NODE), buffers)
+                started = time.perf_counter()
                 result = function(*args, **kwargs)
-                self.send_value("ok", result)
+                self.send_value("ok", result, {"t": time.perf_counter() - started})  # measured, never trusted
             elif op == "getattr":
                 self.send_value("ok", self.target(header, buffers))
             elif op == "setattr":

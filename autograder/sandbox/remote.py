@@ -152,7 +152,8 @@ class StudentModule:
         session = self._session
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            return session.request({"op": "call", "target": None, "name": name}, {"args": list(args), "kwargs": kwargs})
+            return session.request({"op": "call", "target": None, "name": name}, {"args": list(args), "kwargs": kwargs},
+                                   name=name)
 
         call.__name__ = name
         call.__qualname__ = f"student.{name}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import secrets
+import select
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -23,6 +24,7 @@ from autograder.runtime.protocol import (
     ProtocolViolation,
     TooLarge,
 )
+from autograder.sandbox.budget import CallBudget, CallPlan
 from autograder.sandbox.errors import (
     StudentError,
     StudentTimeout,
@@ -87,6 +89,11 @@ class Session:
     isolation: dict = field(default_factory=dict)
     test_bytes: int = 0          # bytes received from the worker in this test
     call_bytes: int = 0          # ... in the current outermost call
+    budget: CallBudget | None = None   # adaptive per-call time budgets (None: the call limit for every call)
+    student_seconds: float = 0.0       # time inside student calls, as the worker measured it
+    boundary_seconds: float = 0.0      # the rest of the outermost calls: encoding, copies, round trips
+    start_seconds: float = 0.0         # starting workers and importing the submission
+    _reported: float = 0.0
 
     def begin_test(self) -> None:
         """A new test: a fresh time budget, and earlier timeouts or crashes forgotten."""
@@ -105,6 +112,15 @@ class Session:
             self._retire(self.worker)
         self.generation += 1
         self.pending_release.clear()
+        started = time.perf_counter()
+        try:
+            worker = self._start_worker()
+        finally:
+            self.start_seconds += time.perf_counter() - started
+        self.worker = worker
+        return worker
+
+    def _start_worker(self) -> WorkerProcess:
         worker = WorkerProcess.start(self.spec)
         self._await_isolation(worker)
         try:
@@ -123,7 +139,6 @@ class Session:
             error = header["error"] if isinstance(header["error"], dict) else {}
             self.rejected = f"{error.get('type', 'Error')}: {str(error.get('message', ''))[:500]}"
             raise SubmissionRejected(self.rejected)
-        self.worker = worker
         return worker
 
     def _await_isolation(self, worker: WorkerProcess) -> None:
@@ -153,8 +168,12 @@ class Session:
             self.worker = None
 
     # ---------------------------------------------------------------- requests
-    def request(self, header: dict, values: dict[str, Any]) -> Any:
-        """Send one request with encoded `values` fields; serve callbacks; return the reply."""
+    def request(self, header: dict, values: dict[str, Any], *, name: str | None = None) -> Any:
+        """Send one request with encoded `values` fields; serve callbacks; return the reply.
+
+        `name` is the student function called (`student.name(...)`): its time budget adapts to the
+        reference's time for the same call (see sandbox/budget.py).
+        """
         if self.poisoned is not None and self.depth == 0:
             # After a timeout or crash, the rest of this test fails the same way at once
             # (hypothesis would otherwise restart a worker for every shrinking attempt).
@@ -164,8 +183,13 @@ class Session:
             raise self.poisoned
         worker = self.ensure_worker()
         generation = self.generation
-        if self.depth == 0:
+        outermost = self.depth == 0
+        plan = CallPlan(None, self.limits.call_seconds)
+        if outermost:
             self.callback_table.clear()
+            if self.budget is not None:
+                plan = self.budget.plan(name, tuple(values.get("args", ())), values.get("kwargs") or {})
+            started, self._reported = time.perf_counter(), 0.0
         encoder = Encoder(to_handle=self._reference)
         try:
             for key, value in values.items():
@@ -193,12 +217,19 @@ class Session:
         self.depth += 1
         try:
             worker.channel.send(header, encoder.buffers)
-            return self._await_reply(worker, generation, rid)
+            result = self._await_reply(worker, generation, rid, plan)
         except (BrokenPipeError, ConnectionError):
             worker.wait_dead()
             raise WorkerCrashed(f"the worker process died before the call{worker.describe_exit()}") from None
         finally:
             self.depth -= 1
+            if outermost:
+                wall = time.perf_counter() - started
+                self.student_seconds += min(self._reported, wall)
+                self.boundary_seconds += wall - min(self._reported, wall)
+        if outermost and self.budget is not None:
+            self.budget.record(name, timed_out=False)
+        return result
 
     def _callback(self, function: Callable) -> dict:
         callback_id = len(self.callback_table) + 1
@@ -214,8 +245,8 @@ class Session:
             return self._callback(value)
         raise NotEncodable(f"a {type(value).__name__} cannot be sent to student code")
 
-    def _deadline(self) -> float:
-        deadline = time.monotonic() + self.limits.call_seconds
+    def _deadline(self, seconds: float, start: float) -> float:
+        deadline = start + seconds
         if self.limits.test_deadline is not None:
             deadline = min(deadline, self.limits.test_deadline)
         return deadline
@@ -224,16 +255,26 @@ class Session:
         """Bytes the worker may still send: the smaller of the call's and the test's remainders."""
         return max(0, min(self.limits.call_bytes - self.call_bytes, self.limits.test_bytes - self.test_bytes))
 
-    def _await_reply(self, worker: WorkerProcess, generation: int, rid: int) -> Any:
-        deadline = self._deadline()
+    def _await_reply(self, worker: WorkerProcess, generation: int, rid: int, plan: CallPlan) -> Any:
+        start = time.monotonic()
+        deadline = self._deadline(plan.first, start)
         while True:
+            if plan.extend is not None and not select.select([worker.channel.read_fd], [], [],
+                                                             max(0.0, deadline - time.monotonic()))[0]:
+                deadline = self._deadline(plan.extended(), start)  # the floor ran out: time the reference, once
+                continue
             try:
                 header, buffers = worker.channel.receive(deadline=deadline, max_bytes=self._budget())
             except TimeoutError:
                 worker.kill()
                 test_over = self.limits.test_deadline is not None and time.monotonic() >= self.limits.test_deadline
-                limit = f"the test's {self.limits.test_seconds:g} s" if test_over else f"{self.limits.call_seconds:g} s"
-                self.poisoned = StudentTimeout(f"student code ran past {limit} limit and was stopped")
+                if not test_over and self.budget is not None:
+                    self.budget.record(plan.name, timed_out=True)
+                if not test_over and plan.name is not None and plan.seconds < self.limits.call_seconds:
+                    self.poisoned = StudentTimeout(plan.explain())
+                else:
+                    limit = f"the test's {self.limits.test_seconds:g} s" if test_over else f"{plan.seconds:g} s"
+                    self.poisoned = StudentTimeout(f"student code ran past {limit} limit and was stopped")
                 raise self.poisoned from None
             except TooLarge as error:
                 worker.kill()
@@ -266,6 +307,8 @@ class Session:
             if "ok" not in header:
                 worker.kill()
                 raise StudentError("ProtocolViolation", "the worker sent a reply without a result")
+            if type(header.get("t")) is float and header["t"] >= 0:  # the worker's time inside the call
+                self._reported = header["t"]
             return self._decode(header["ok"], buffers, generation)
 
     def _decode(self, tree: Any, buffers: list[bytes], generation: int) -> Any:
