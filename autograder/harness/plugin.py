@@ -22,15 +22,19 @@ from autograder.course.model import Assignment, Course
 from autograder.course.overrides import limit_override
 from autograder.course.reader import load_course
 from autograder.harness.diagnosis import diagnosis_of
-from autograder.harness.oracle_cache import CachedModule, OracleCache, wrap_module_functions
+from autograder.harness.oracle_cache import (
+    CachedModule,
+    OracleCache,
+    wrap_module_functions,
+)
 from autograder.harness.outcomes import classify, notes, stable
 from autograder.pipeline.pytest_run import device_of_test
 from autograder.pipeline.score import feedback_level
+from autograder.sandbox.budget import CallBudget
 from autograder.sandbox.isolation import detect_isolation
 from autograder.sandbox.probe import Probe
-from autograder.sandbox.resources import limit_trusted_memory
 from autograder.sandbox.remote import StudentModule
-from autograder.sandbox.budget import CallBudget
+from autograder.sandbox.resources import limit_trusted_memory
 from autograder.sandbox.session import CallLimits, Session
 from autograder.sandbox.worker import WorkerSpec
 
