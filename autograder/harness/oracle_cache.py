@@ -201,6 +201,10 @@ class OracleCache:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?)", (key, seconds, answer))
 
+    def after_fork(self) -> None:
+        """In a forked child: its own store connection (SQLite connections never cross a fork)."""
+        self._connection = None
+
     # ------------------------------------------------------------------ calls
     def call(self, name: str, function: Callable, args: tuple, kwargs: dict) -> Any:
         """`function(*args, **kwargs)`, answered from the cache when it is a known pure call."""

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import builtins
 import re
+from pathlib import Path
 
 from autograder.course import records
 from autograder.errors import GraderFault
-from autograder.sandbox.errors import StudentError, StudentTimeout, SubmissionRejected, WorkerCrashed
-
+from autograder.sandbox.errors import (
+    StudentError,
+    StudentTimeout,
+    SubmissionRejected,
+    WorkerCrashed,
+)
 
 GRADER_FAULTS = (NameError, ImportError, SyntaxError, UnboundLocalError, GraderFault)
 
@@ -115,3 +120,22 @@ def _student_safe(message: str) -> str:
     for pattern, replacement in _INTERNAL_NAMES:
         message = pattern.sub(replacement, message)
     return message
+
+
+def device_names(devices: set[str]) -> str:
+    """The devices the tests ran on, by name: "cpu (model)", "cuda (GPU model)"."""
+    names = []
+    for device in sorted(devices):
+        model = ""
+        if device == "cuda":
+            import torch
+
+            model = torch.cuda.get_device_name() if torch.cuda.is_available() else ""
+        else:
+            try:
+                model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                              if line.startswith("model name")), "")
+            except OSError:
+                pass
+        names.append(f"{device} ({model})" if model else device)
+    return ", ".join(names)

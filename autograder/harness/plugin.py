@@ -5,6 +5,7 @@ code: the `student` fixture talks to a sandboxed worker (autograder.sandbox).
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import importlib
 import importlib.util
@@ -27,7 +28,7 @@ from autograder.harness.oracle_cache import (
     OracleCache,
     wrap_module_functions,
 )
-from autograder.harness.outcomes import classify, notes, stable
+from autograder.harness.outcomes import classify, device_names, notes, stable
 from autograder.pipeline.pytest_run import device_of_test
 from autograder.pipeline.score import feedback_level
 from autograder.sandbox.budget import CallBudget
@@ -76,6 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--list-tests", default=None, help="write the collected test ids here and run nothing")
     group.addoption("--limit", action="append", default=[], help="NAME=VALUE: a limit override of this batch")
     group.addoption("--device", default="", choices=["", "cuda"], help="run only the tests parametrized for this device")
+    group.addoption("--serve-collected", default=None, help=argparse.SUPPRESS)  # the warm pool's collect-once server
     group.addoption("--oracle-cache", default="memory",
                     help="where the oracles' answers are kept: off, memory (this run), or a SQLite file shared by a batch")
 
@@ -138,6 +140,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("device", devices, indirect=True)
 
 
+def select_items(state: GradingState, items: list[pytest.Item]) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """The tests this run grades (its visibility and device) and the rest."""
+    selected, deselected = [], []
+    for item in items:
+        test_id = state.test_id(item)
+        group = state.assignment.group_for(test_id)
+        public_only = state.visibility == "public" and (group is None or group.visibility != "public")
+        (deselected if public_only or (state.device and device_of_test(test_id) != state.device) else selected).append(item)
+    return selected, deselected
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if STATE_KEY not in config.stash:
         return
@@ -145,18 +158,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     from hypothesis.errors import InvalidArgument
 
     state = _state(config)
-    selected, deselected = [], []
+    selected, deselected = select_items(state, items)
     configured: set = set()
-    for item in items:
+    for item in selected:
         test_id = state.test_id(item)
         group = state.assignment.group_for(test_id)
-        if state.visibility == "public" and (group is None or group.visibility != "public"):
-            deselected.append(item)
-            continue
-        if state.device and device_of_test(test_id) != state.device:
-            deselected.append(item)
-            continue
-        selected.append(item)
         function = getattr(item, "obj", None)
         if group is not None and is_hypothesis_test(function) and function not in configured:
             configured.add(function)  # parametrized tests share one function: settings apply once
@@ -336,28 +342,21 @@ def _outcome(state: GradingState, item: pytest.Item, call: pytest.CallInfo, repo
     return None
 
 
-def device_names(devices: set[str]) -> str:
-    """The devices the tests ran on, by name: "cpu (model)", "cuda (GPU model)"."""
-    names = []
-    for device in sorted(devices):
-        model = ""
-        if device == "cuda":
-            import torch
-
-            model = torch.cuda.get_device_name() if torch.cuda.is_available() else ""
-        else:
-            try:
-                model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                              if line.startswith("model name")), "")
-            except OSError:
-                pass
-        names.append(f"{device} ({model})" if model else device)
-    return ", ".join(names)
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
     if STATE_KEY in session.config.stash:
         _state(session.config).clock["collected"] = time.perf_counter()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    """With --serve-collected: collected once, this process forks one run per submission instead."""
+    listener = session.config.getoption("--serve-collected")
+    if listener is None or STATE_KEY not in session.config.stash:
+        return None
+    from autograder.harness.collected import serve
+
+    serve(session, int(listener), _state(session.config), select_items)
+    return True
 
 
 def _timings(state: GradingState) -> dict[str, float]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import hashlib
 import json
 import os
 import select
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from autograder.errors import GraderFault
@@ -27,6 +28,7 @@ from autograder.runtime.forkserver import ForkServer
 from autograder.sandbox.environment import BOOTSTRAP, WORKER_ENVIRONMENT, ZYGOTE_ENV, runtime_copy, trusted_environment
 from autograder.sandbox.isolation import detect_isolation
 
+REFUSED = "the warm trusted server refused the run"
 TRUSTED_PRELOAD = ("numpy", "torch", "hypothesis", "pytest", "autograder.harness.plugin", "autograder.harness",
                    "autograder.harness.strategies")
 
@@ -39,19 +41,21 @@ class TrustedServer(ForkServer):
     def child(self, config: dict, fds: list[int]) -> None:
         import pytest
 
-
         os.setsid()
         import ctypes
         import signal
 
         ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed batch leaves no run behind
-        devnull = os.open(os.devnull, os.O_RDONLY)
+        devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
-        os.dup2(fds[0], 1)
-        os.dup2(fds[0], 2)
+        serving = "serve" in config  # a suite's collect-once server: fds[0] is its listening socket
+        os.dup2(devnull if serving else fds[0], 1)
+        os.dup2(devnull if serving else fds[0], 2)
         quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning",  # the plugin was imported by the server
                  "-W", "ignore::hypothesis.errors.HypothesisSideeffectWarning"]  # by the server's warm-up
-        code = pytest.main(pytest_arguments(RunRequest(**config)) + quiet)
+        request = RunRequest(**(config["serve"] if serving else config))
+        extra = ["--serve-collected", str(fds[0])] if serving else []
+        code = pytest.main(pytest_arguments(request) + quiet + extra)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0 if code in (0, 1) else int(code))
@@ -126,23 +130,69 @@ class WarmPool:
         zygote_listener.close()
         server_listener.close()
         self.closed = False
+        self.suites: dict[str, socket.socket | None] = {}   # suite key -> the spawn connection of its collected server
+        self.suites_lock = threading.Lock()
+
+    def _suite_socket(self, request: RunRequest) -> Path | None:
+        with self.suites_lock:
+            return self._start_suite(request)
+
+    def _start_suite(self, request: RunRequest) -> Path | None:
+        """The socket of the collected server of this request's suite, started on first use (None: unusable)."""
+        if request.list_file or request.keyword:
+            return None  # collection only, or a selection by keyword: a fresh run
+        template = asdict(replace(request, submission_dir=request.suite_dir, outcomes_file=os.devnull, visibility="all"))
+        key = json.dumps(template, sort_keys=True)
+        path = self.directory / f"suite-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
+        if key in self.suites:
+            connection = self.suites[key]
+            if connection is not None and not _wait_readable(connection, 0):
+                return path  # alive: an exit report would have made it readable
+            if connection is not None:
+                connection.close()
+                path.unlink(missing_ok=True)
+        listener = _listener(path)
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            connection.connect(str(self.directory / "server.sock"))
+            socket.send_fds(connection, [json.dumps({"spawn": {"serve": template}}).encode()], [listener.fileno()])
+            reply = json.loads(connection.recv(4096) or b"{}") if _wait_readable(connection, 60) else {}
+        except (OSError, ValueError):
+            reply = {}
+        finally:
+            listener.close()
+        if type(reply.get("pid")) is not int:
+            connection.close()
+            self.suites[key] = None
+            return None
+        self.suites[key] = connection
+        return path
 
     def run(self, request, *, timeout: float, log_file: Path | None = None) -> str | None:
         """Run the suite of `request` in a forked trusted child; returns a fault or None."""
         if self.server.poll() is not None or self.zygote.poll() is not None:
             raise GraderFault("the warm grading pool stopped; rerun the batch (or set AUTOGRADER_WARM=0)")
+        suite = self._suite_socket(request)
+        if suite is not None:
+            fault = self._run_on(suite, {"submission_dir": request.submission_dir, "outcomes_file": request.outcomes_file,
+                                         "visibility": request.visibility}, timeout, log_file)
+            if fault is None or not fault.startswith(REFUSED):
+                return fault  # a refused fork (say, a thread the suite's import started): a fresh run instead
+        return self._run_on(self.directory / "server.sock", asdict(request), timeout, log_file)
+
+    def _run_on(self, server: Path, config: dict, timeout: float, log_file: Path | None) -> str | None:
         log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) if log_file else os.open(os.devnull, os.O_WRONLY)
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            connection.connect(str(self.directory / "server.sock"))
-            socket.send_fds(connection, [json.dumps({"spawn": asdict(request)}).encode()], [log])
+            connection.connect(str(server))
+            socket.send_fds(connection, [json.dumps({"spawn": config}).encode()], [log])
             os.close(log)
             log = -1
             if not _wait_readable(connection, 600):
                 return "the warm trusted server did not start the run"
             reply = json.loads(connection.recv(4096) or b"{}")
             if type(reply.get("pid")) is not int:
-                return f"the warm trusted server refused the run ({reply.get('error', 'no reason given')})"
+                return f"{REFUSED} ({reply.get('error', 'no reason given')})"
             code = _receive_exit(connection, timeout)
             if code is None:
                 connection.send(b'{"kill": true}')
@@ -158,6 +208,9 @@ class WarmPool:
         if self.closed:
             return
         self.closed = True
+        for connection in self.suites.values():
+            if connection is not None:
+                connection.close()
         for process in (self.server, self.zygote):
             process.kill()
             process.wait()
