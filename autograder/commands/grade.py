@@ -24,10 +24,10 @@ from autograder.errors import AutograderError, ExitCode, IntakeError
 from autograder.pipeline.feedback import points
 from autograder.pipeline.grade_submission import (
     GradeContext,
-    _rejected,
     default_jobs,
     grade_one,
     make_context,
+    rejected,
 )
 from autograder.pipeline.intake import (
     ARCHIVE_SUFFIXES,
@@ -162,7 +162,7 @@ def grade_or_reuse(context: GradeContext, name: str, path: Path, regrade: bool) 
     try:
         result = grade_one(context, name, path)
     except Exception:  # a bug of ours: this submission is flagged, the batch goes on
-        result = _rejected(context, name, "grader fault while grading this submission")
+        result = rejected(context, name, "grader fault while grading this submission")
         result.status = records.GRADER_ERROR
         result.reason = "grader fault: " + traceback.format_exc(limit=3)[-1500:]
     _with_late(context, result, path)
@@ -268,7 +268,7 @@ def _grade_batch(context: GradeContext, named: list[tuple[str, Path]], jobs: int
 
 
 def _unwritten(context: GradeContext, name: str, error: Exception) -> records.SubmissionResult:
-    result = _rejected(context, name, "grader fault")
+    result = rejected(context, name, "grader fault")
     result.status = records.GRADER_ERROR
     result.reason = f"grader fault: the result could not be written to {context.out / name}: {error}"
     return result

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from autograder.course import records
-from autograder.course.model import Assignment, Course, _match_test_id
+from autograder.course.model import Assignment, Course, match_test_id
 from autograder.course.reader import load_course
 from autograder.course.regions import stub_source
 from autograder.errors import AutograderError, ExitCode
@@ -166,7 +166,7 @@ def plan_jobs(course: Course, assignment: Assignment, scratch: Path) -> list[Job
         except AutograderError as error:
             jobs.append(Job(assignment, subject, "loses points", None, None, problem=str(error)))
             continue
-        targeted = tuple(t for t in context.test_ids if any(_match_test_id(p, t) for p in mutant.expect_fail))
+        targeted = tuple(t for t in context.test_ids if any(match_test_id(p, t) for p in mutant.expect_fail))
         if not targeted:
             jobs.append(Job(assignment, subject, "loses points", None, None, mutant,
                             f"{path}: expect_fail {list(mutant.expect_fail)} matches no test of the suite"))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from autograder.errors import UnknownAssignment
 from autograder.pipeline.dtype_rule import DtypeRule
+from autograder.runtime.contract import DEFAULT_WORKER_LIMITS
 
 VISIBILITIES = ("public", "hidden", "after_due")
 FEEDBACK_LEVELS = ("full", "message", "status")
@@ -31,16 +32,16 @@ class Limits:
     call_reference_multiple: float = 50.0       # ... reference's time for the same call), at most call_seconds
     test_seconds: float = 120.0
     submission_seconds: float = 1200.0
-    memory_mb: int = 4096
-    cpu_seconds: int = 900
-    processes: int = 64
-    open_files: int = 256
-    file_size_mb: int = 64
+    memory_mb: int = DEFAULT_WORKER_LIMITS["memory_mb"]
+    cpu_seconds: int = DEFAULT_WORKER_LIMITS["cpu_seconds"]
+    processes: int = DEFAULT_WORKER_LIMITS["processes"]
+    open_files: int = DEFAULT_WORKER_LIMITS["open_files"]
+    file_size_mb: int = DEFAULT_WORKER_LIMITS["file_size_mb"]
     output_kb: int = 64
     transfer_mb_per_call: int = 512     # bytes from the worker in one call's reply (callbacks included)
     transfer_mb_per_test: int = 2048    # ... and in one test, all calls together
-    scratch_mb: int = 256               # the worker's writable places together (tmpfs), and their
-    scratch_inodes: int = 4096          # ... number of files and folders
+    scratch_mb: int = DEFAULT_WORKER_LIMITS["scratch_mb"]          # the worker's writable places together (tmpfs),
+    scratch_inodes: int = DEFAULT_WORKER_LIMITS["scratch_inodes"]  # ... and their number of files and folders
     grader_memory_mb: int = 8192        # the trusted per-submission test process (heap and mappings)
 
 
@@ -86,7 +87,7 @@ class TestGroup:
         return f"{self.source}:{self.line}"
 
     def matches(self, test_id: str) -> bool:
-        return any(_match_test_id(pattern, test_id) for pattern in self.match)
+        return any(match_test_id(pattern, test_id) for pattern in self.match)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class Assignment:
         return None
 
     def is_unscored(self, test_id: str) -> bool:
-        return any(_match_test_id(pattern, test_id) for pattern in self.unscored)
+        return any(match_test_id(pattern, test_id) for pattern in self.unscored)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class Course:
         for assignment in self.assignments.values():
             if assignment.alias == key:
                 return assignment
-        hint = _did_you_mean(name, list(self.assignments) + [a.alias for a in self.assignments.values()])
+        hint = did_you_mean(name, list(self.assignments) + [a.alias for a in self.assignments.values()])
         raise UnknownAssignment(
             f"unknown assignment {name!r} in {self.path}{hint}; known: {', '.join(self.assignments)}"
         )
@@ -190,7 +191,7 @@ class Course:
         return self.root / "assignments" / assignment.id
 
 
-def _match_test_id(pattern: str, test_id: str) -> bool:
+def match_test_id(pattern: str, test_id: str) -> bool:
     """fnmatch on the node id; a pattern without [params] also matches every parametrisation."""
     if fnmatch.fnmatchcase(test_id, pattern):
         return True
@@ -201,6 +202,6 @@ def _match_test_id(pattern: str, test_id: str) -> bool:
 # --------------------------------------------------------------------------- parsing
 
 
-def _did_you_mean(word: str, choices: list[str]) -> str:
+def did_you_mean(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""

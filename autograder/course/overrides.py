@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Mapping
 
-from autograder.course.model import Limits, _did_you_mean
+from autograder.course.model import Limits, did_you_mean
 from autograder.errors import ConfigError
 
 LIMIT_NAMES = tuple(f.name for f in dataclasses.fields(Limits))
@@ -30,7 +30,7 @@ def limit_override(text: str) -> tuple[str, str]:
     name, _, value = text.partition("=")
     if name not in LIMIT_NAMES or not value:
         raise ConfigError(f"--limit {text!r}: give NAME=VALUE with NAME one of {', '.join(LIMIT_NAMES)}"
-                          f"{_did_you_mean(name, list(LIMIT_NAMES))}")
+                          f"{did_you_mean(name, list(LIMIT_NAMES))}")
     return name, _positive(name, value, f"--limit {text!r}")
 
 

@@ -28,7 +28,7 @@ from autograder.course.model import (
     LatePolicy,
     Limits,
     TestGroup,
-    _did_you_mean,
+    did_you_mean,
 )
 from autograder.course.overrides import apply_overrides
 from autograder.errors import ConfigError
@@ -78,7 +78,7 @@ class _Reader:
             if key not in allowed:
                 raise ConfigError(
                     f"{self.path}:{located.line}: unknown key {key!r} in {self.where}"
-                    f"{_did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"
+                    f"{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"
                 )
 
     def error(self, key: str, message: str) -> ConfigError:
@@ -197,7 +197,7 @@ def _read_groups(reader: _Reader) -> tuple[TestGroup, ...]:
             raise group.error("points", f"must not be negative, got {points}")
         visibility = group.get("visibility", str, "hidden")
         if visibility not in VISIBILITIES:
-            raise group.error("visibility", f"{visibility!r} is not one of {', '.join(VISIBILITIES)}{_did_you_mean(visibility, list(VISIBILITIES))}")
+            raise group.error("visibility", f"{visibility!r} is not one of {', '.join(VISIBILITIES)}{did_you_mean(visibility, list(VISIBILITIES))}")
         feedback = group.get("feedback", str, None)
         if feedback is not None and feedback not in FEEDBACK_LEVELS:
             raise group.error("feedback", f"{feedback!r} is not one of {', '.join(FEEDBACK_LEVELS)}")

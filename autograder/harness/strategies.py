@@ -31,10 +31,6 @@ def float64_arrays(shape, bound: float = 10.0) -> st.SearchStrategy[np.ndarray]:
     return hnp.arrays(np.float64, shape, elements=finite_floats(bound))
 
 
-def seeds() -> st.SearchStrategy[int]:
-    return st.integers(0, 2**31 - 1)
-
-
 # Public and hidden tests draw their data from disjoint seed ranges, so a hidden input is
 # never one a student has seen in a public test's feedback.
 PUBLIC_SEEDS = (0, 2**24 - 1)

@@ -50,7 +50,7 @@ def _now() -> str:
 SEEDS = {"hypothesis": "derandomize=True (seed from each test's name)"}
 
 
-def _rejected(context: GradeContext, name: str, reason: str, sha: str = "") -> records.SubmissionResult:
+def rejected(context: GradeContext, name: str, reason: str, sha: str = "") -> records.SubmissionResult:
     """A submission that never ran: every scored test is an error with the reason, scored as usual."""
     not_run = records.SuiteRun(outcomes=tuple(records.TestOutcome(t, records.ERROR, f"not run: {reason}")
                                               for t in context.test_ids))
@@ -70,12 +70,12 @@ def grade_one(context: GradeContext, name: str, source: Path) -> records.Submiss
         try:
             staged = stage_submission(source, assignment, Path(scratch) / "stage")
         except IntakeError as error:
-            result = _rejected(context, name, str(error))
+            result = rejected(context, name, str(error))
         else:
             problems = check_submission(staged.directory, assignment)
             fatal = [p.message for p in problems if p.fatal]
             if fatal:
-                result = _rejected(context, name, "; ".join(fatal), staged.sha256)
+                result = rejected(context, name, "; ".join(fatal), staged.sha256)
             else:
                 result = _run_and_score(context, name, staged, Path(scratch))
                 notes = list(staged.notes) + [p.message for p in problems]

@@ -11,7 +11,9 @@ import shutil
 import stat
 import tarfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Callable
 
 from autograder.course.model import Assignment
 from autograder.course.records import StagedSubmission
@@ -39,25 +41,45 @@ def _safe_member(name: str, archive: Path) -> PurePosixPath:
     return path
 
 
+@dataclass(frozen=True)
+class _Member:
+    """One archive member as intake judges it, whatever the archive format."""
+
+    name: str
+    size: int
+    kind: str                           # file | dir | link | other
+    open: Callable[[], BinaryIO]
+    link: str = "a link"                # how a refusal names this format's links
+
+
+def _unpack(archive: Path, target: Path, members: list[_Member]) -> None:
+    """The refusals every archive format shares, then the regular files written under `target`."""
+    if len(members) > MAX_FILES:
+        raise IntakeError(f"{archive.name}: refused: more than {MAX_FILES} files")
+    if sum(m.size for m in members) > MAX_TOTAL_BYTES:
+        raise IntakeError(f"{archive.name}: refused: unpacks to more than {MAX_TOTAL_BYTES >> 20} MiB")
+    for member in members:
+        relative = _safe_member(member.name, archive)
+        if member.kind == "link":
+            raise IntakeError(f"{archive.name}: refused: {member.name!r} is {member.link}")
+        if member.kind == "dir" or any(part in SKIPPED_PARTS for part in relative.parts):
+            continue
+        if member.kind != "file":
+            raise IntakeError(f"{archive.name}: refused: {member.name!r} is not a regular file")
+        destination = target.joinpath(*relative.parts)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with member.open() as source, destination.open("wb") as sink:
+            shutil.copyfileobj(source, sink)
+
+
 def _extract_zip(archive: Path, target: Path) -> None:
     try:
         with zipfile.ZipFile(archive) as bundle:
-            members = bundle.infolist()
-            if len(members) > MAX_FILES:
-                raise IntakeError(f"{archive.name}: refused: more than {MAX_FILES} files")
-            if sum(m.file_size for m in members) > MAX_TOTAL_BYTES:
-                raise IntakeError(f"{archive.name}: refused: unpacks to more than {MAX_TOTAL_BYTES >> 20} MiB")
-            for member in members:
-                relative = _safe_member(member.filename, archive)
-                mode = member.external_attr >> 16
-                if stat.S_ISLNK(mode):
-                    raise IntakeError(f"{archive.name}: refused: {member.filename!r} is a symbolic link")
-                if member.is_dir() or any(part in SKIPPED_PARTS for part in relative.parts):
-                    continue
-                destination = target.joinpath(*relative.parts)
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                with bundle.open(member) as source, destination.open("wb") as sink:
-                    shutil.copyfileobj(source, sink)
+            _unpack(archive, target, [
+                _Member(m.filename, m.file_size,
+                        "link" if stat.S_ISLNK(m.external_attr >> 16) else "dir" if m.is_dir() else "file",
+                        lambda m=m: bundle.open(m), link="a symbolic link")
+                for m in bundle.infolist()])
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:
         raise IntakeError(f"{archive.name}: not a readable zip archive ({error})") from None
 
@@ -65,24 +87,11 @@ def _extract_zip(archive: Path, target: Path) -> None:
 def _extract_tar(archive: Path, target: Path) -> None:
     try:
         with tarfile.open(archive) as bundle:
-            members = bundle.getmembers()
-            if len(members) > MAX_FILES:
-                raise IntakeError(f"{archive.name}: refused: more than {MAX_FILES} files")
-            if sum(m.size for m in members) > MAX_TOTAL_BYTES:
-                raise IntakeError(f"{archive.name}: refused: unpacks to more than {MAX_TOTAL_BYTES >> 20} MiB")
-            for member in members:
-                relative = _safe_member(member.name, archive)
-                if member.issym() or member.islnk():
-                    raise IntakeError(f"{archive.name}: refused: {member.name!r} is a link")
-                if member.isdir() or any(part in SKIPPED_PARTS for part in relative.parts):
-                    continue
-                if not member.isfile():
-                    raise IntakeError(f"{archive.name}: refused: {member.name!r} is not a regular file")
-                destination = target.joinpath(*relative.parts)
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                source = bundle.extractfile(member)
-                with destination.open("wb") as sink:
-                    shutil.copyfileobj(source, sink)
+            _unpack(archive, target, [
+                _Member(m.name, m.size,
+                        "link" if m.issym() or m.islnk() else "dir" if m.isdir() else "file" if m.isfile() else "other",
+                        lambda m=m: bundle.extractfile(m))
+                for m in bundle.getmembers()])
     except (tarfile.TarError, OSError, EOFError) as error:
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(":")
         raise IntakeError(f"{archive.name}: not a readable tar archive ({first_line})") from None

@@ -7,35 +7,19 @@ feedback, and their tests fail on their own.
 from __future__ import annotations
 
 import ast
-import sys
 from pathlib import Path
 
 from autograder.course.model import Assignment
 from autograder.course.records import Problem
 from autograder.pipeline.dtype_rule import describe_rule, scan_dtypes
 from autograder.pipeline.surface import surface_problems
+from autograder.runtime.imports import forbidden_entry, import_allowed
 
 DYNAMIC_IMPORTERS = {"__import__", "importlib.import_module", "importlib.__import__"}
 
 
 def _top(module: str) -> str:
     return module.split(".", 1)[0]
-
-
-def _allowed(module: str, allowed: tuple[str, ...], local_modules: set[str]) -> bool:
-    top = _top(module)
-    if "*" in allowed or top in local_modules:
-        return True
-    if "stdlib" in allowed and top in sys.stdlib_module_names:
-        return True
-    return any(module == name or module.startswith(name + ".") or top == name for name in allowed if name != "stdlib")
-
-
-def _matches(dotted: str, names: tuple[str, ...]) -> str | None:
-    for name in names:
-        if dotted == name or dotted.startswith(name + "."):
-            return name
-    return None
 
 
 class _Scanner(ast.NodeVisitor):
@@ -129,11 +113,11 @@ def scan_source(source: str, assignment: Assignment, *, filename: str, local_mod
     for module, line in scanner.imports:
         if not module:
             continue
-        forbidden = _matches(module, assignment.forbidden.imports)
+        forbidden = forbidden_entry(module, assignment.forbidden.imports)
         if forbidden and forbidden not in seen:
             seen.add(forbidden)
             problems.append(Problem(f"{filename}, line {line}: imports {module}, which is forbidden in {assignment.id}", True, line))
-        elif not _allowed(module, assignment.allowed_imports, local_modules) and _top(module) not in seen:
+        elif not import_allowed(module, assignment.allowed_imports, local_modules) and _top(module) not in seen:
             seen.add(_top(module))
             allowed = ", ".join(a if a != "stdlib" else "the standard library" for a in assignment.allowed_imports)
             problems.append(Problem(f"{filename}, line {line}: imports {module}; {assignment.id} allows only {allowed}", True, line))
@@ -141,7 +125,7 @@ def scan_source(source: str, assignment: Assignment, *, filename: str, local_mod
         resolved = scanner.resolve(dotted)
         if resolved == dotted and _top(dotted) not in scanner.aliases:
             continue  # a local name that merely looks like a library function
-        forbidden = _matches(resolved, assignment.forbidden.calls)
+        forbidden = forbidden_entry(resolved, assignment.forbidden.calls)
         if forbidden and forbidden not in seen:
             seen.add(forbidden)
             problems.append(Problem(f"{filename}, line {line}: uses {resolved}, which is forbidden in {assignment.id}", True, line))

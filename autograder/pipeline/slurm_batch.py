@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from autograder.course import records
-from autograder.pipeline.grade_submission import GradeContext, _rejected
+from autograder.pipeline.grade_submission import GradeContext, rejected
 from autograder.pipeline.progress import Progress
 from autograder.pipeline.results import write_result
 from autograder.pipeline.slurm import (
@@ -191,7 +191,7 @@ class SlurmBatch:
 
     def _give_up(self, batch: Batch, shard: _Watched, name: str, progress: Progress) -> None:
         log = self.out / ".slurm" / f"round-{shard.job.round}" / f"task-{shard.index}.log"
-        result = _rejected(self.context, name, "grader fault")
+        result = rejected(self.context, name, "grader fault")
         result.status = records.GRADER_ERROR
         result.reason = (f"grader fault: Slurm task {shard.job.job_id}_{shard.index} ended twice without grading "
                          f"this submission (see {log}); run the same command again")

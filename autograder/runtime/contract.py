@@ -15,6 +15,13 @@ from typing import Any
 EMPTY_DICT_NODE = {"$": "dict", "k": [], "v": []}   # the wire form of {} (see protocol.Encoder)
 
 
+# The default resource limits of a worker, one copy: course.model.Limits takes its defaults
+# from here, and the worker applies them to any limit its plan leaves out (the isolation
+# probe's plan sends none).
+DEFAULT_WORKER_LIMITS = {"memory_mb": 4096, "cpu_seconds": 900, "processes": 64, "open_files": 256,
+                         "file_size_mb": 64, "scratch_mb": 256, "scratch_inodes": 4096}
+
+
 class ContractError(ValueError):
     """A configuration that does not fit the contract (a grader bug, never a student's)."""
 

@@ -20,6 +20,8 @@ import socket
 import struct
 import sys
 
+from .contract import DEFAULT_WORKER_LIMITS
+
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
 CLONE_NEWIPC, CLONE_NEWPID = 0x08000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -85,12 +87,27 @@ def apply_limits(limits: dict) -> None:
     """Address space (data segment where a GPU is present: CUDA reserves huge address ranges),
     CPU seconds, processes, open files, file size; no core dumps."""
     mb = 1 << 20
+    limits = {**DEFAULT_WORKER_LIMITS, **limits}
     memory = "RLIMIT_DATA" if gpu_devices() else "RLIMIT_AS"
-    for name, value in ((memory, limits.get("memory_mb", 4096) * mb), ("RLIMIT_CPU", limits.get("cpu_seconds", 900)),
-                        ("RLIMIT_NOFILE", limits.get("open_files", 256)),
-                        ("RLIMIT_FSIZE", limits.get("file_size_mb", 64) * mb),
-                        ("RLIMIT_NPROC", limits.get("processes", 64)), ("RLIMIT_CORE", 0)):
+    for name, value in ((memory, limits["memory_mb"] * mb), ("RLIMIT_CPU", limits["cpu_seconds"]),
+                        ("RLIMIT_NOFILE", limits["open_files"]), ("RLIMIT_FSIZE", limits["file_size_mb"] * mb),
+                        ("RLIMIT_NPROC", limits["processes"]), ("RLIMIT_CORE", 0)):
         resource.setrlimit(getattr(resource, name), (value, value))
+
+
+def _give_to_worker(directory: str, worker_uid: int) -> None:
+    """chown the submission's tree to the worker's uid (links themselves, never their targets)."""
+    for folder, _, files in os.walk(directory):
+        os.chown(folder, worker_uid, WORKER_GID)
+        for name in files:
+            os.chown(os.path.join(folder, name), worker_uid, WORKER_GID, follow_symlinks=False)
+
+
+def _become_worker(worker_uid: int) -> None:
+    """Leave root for good: no supplementary groups, then gid and uid (real, effective, saved)."""
+    os.setgroups([])
+    os.setresgid(WORKER_GID, WORKER_GID, WORKER_GID)
+    os.setresuid(worker_uid, worker_uid, worker_uid)
 
 
 def _loopback_up() -> None:
@@ -221,7 +238,7 @@ def isolate(plan: dict) -> dict:
     """
     mode = plan.get("mode", "none")
     submission_dir = plan["submission_dir"]
-    limits = plan.get("limits", {})
+    limits = {**DEFAULT_WORKER_LIMITS, **plan.get("limits", {})}
     measures = {"mode": mode, "scratch_capped": False, "network_namespace": False, "loopback": False, "hidden_paths": False,
                 "private_tmp": False, "pid_namespace": False, "ipc_namespace": False,
                 "unprivileged_user": False, "process_limit": False, "resource_limits": False, "notes": []}
@@ -255,21 +272,16 @@ def isolate(plan: dict) -> dict:
             measures["notes"].append(f"loopback not up ({error})")
         measures.update(network_namespace=True, pid_namespace=True, ipc_namespace=True)
         new_root = plan["new_root"]
-        measures["notes"] += _build_root(new_root, submission_dir, int(limits.get("scratch_mb", 256)),
-                                         int(limits.get("scratch_inodes", 4096)), proc=True)
+        measures["notes"] += _build_root(new_root, submission_dir, int(limits["scratch_mb"]),
+                                         int(limits["scratch_inodes"]), proc=True)
         measures["scratch_capped"] = True
         if mode == "root":
-            for directory, _, files in os.walk(new_root + SUBMISSION):
-                os.chown(directory, worker_uid, WORKER_GID)
-                for name in files:
-                    os.chown(os.path.join(directory, name), worker_uid, WORKER_GID, follow_symlinks=False)
+            _give_to_worker(new_root + SUBMISSION, worker_uid)
         _pivot(new_root)
         measures.update(hidden_paths=True, private_tmp=True)
         os.chdir(SUBMISSION)
         if mode == "root":
-            os.setgroups([])
-            os.setresgid(WORKER_GID, WORKER_GID, WORKER_GID)
-            os.setresuid(worker_uid, worker_uid, worker_uid)
+            _become_worker(worker_uid)
             measures["unprivileged_user"] = True
             measures["uid"] = worker_uid
         else:
@@ -284,13 +296,8 @@ def isolate(plan: dict) -> dict:
         if os.geteuid() == 0:  # still leave root: a uid of its own limits processes and signals
             worker_uid = UID_BASE + os.getpid()
             os.chmod(os.path.dirname(submission_dir), 0o711)
-            for directory, _, files in os.walk(submission_dir):
-                os.chown(directory, worker_uid, WORKER_GID)
-                for name in files:
-                    os.chown(os.path.join(directory, name), worker_uid, WORKER_GID, follow_symlinks=False)
-            os.setgroups([])
-            os.setresgid(WORKER_GID, WORKER_GID, WORKER_GID)
-            os.setresuid(worker_uid, worker_uid, worker_uid)
+            _give_to_worker(submission_dir, worker_uid)
+            _become_worker(worker_uid)
             measures.update(unprivileged_user=True, uid=worker_uid)
         os.chdir(submission_dir)
         measures["process_limit"] = os.geteuid() != 0

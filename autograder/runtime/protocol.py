@@ -118,20 +118,10 @@ class Encoder:
                 return {"$": "torch_device", "v": str(value)}
             if isinstance(value, torch.Size):
                 return {"$": "tuple", "v": [int(v) for v in value]}
-        if isinstance(value, bool):
-            return bool(value)
-        if isinstance(value, int):
-            return self.encode(int(value), depth)
-        if isinstance(value, float):
-            return self.encode(float(value), depth)
-        if isinstance(value, str):
-            return str(value)
-        if isinstance(value, dict):
-            return self.encode(dict(value), depth)
-        if isinstance(value, tuple):
-            return self.encode(tuple(value), depth)
-        if isinstance(value, list):
-            return self.encode(list(value), depth)
+        for base in (bool, int, float, str, dict, tuple, list):  # bool before int: a bool is an int
+            if isinstance(value, base):
+                plain = base(value)
+                return plain if base in (bool, str) else self.encode(plain, depth)
         return None
 
     def _array(self, array: np.ndarray) -> dict:

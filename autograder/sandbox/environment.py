@@ -23,19 +23,21 @@ MALLOC_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRE
                       "MALLOC_TOP_PAD_": str(16 << 20)}
 
 
-WORKER_ENVIRONMENT = {**MALLOC_ENVIRONMENT,
-    "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1",
-}
+# Both sides of the boundary run with one BLAS/OpenMP thread (the warm server and the zygote fork,
+# which is only safe single-threaded), fixed hashing, no bytecode files and
+# the heap settings above.
+SHARED_ENVIRONMENT = {**MALLOC_ENVIRONMENT, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                      "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+
+WORKER_ENVIRONMENT = {**SHARED_ENVIRONMENT,
+                      "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
 
 
 def trusted_environment(base: dict[str, str], isolation_plan: str, **more: str) -> dict[str, str]:
     """The environment of a trusted pytest run (warm server or fresh): `base` (the grader's own) with
-    one BLAS/OpenMP thread (the warm server forks its runs, which is only safe single-threaded),
-    fixed hashing, no bytecode files, the heap settings above and the batch's isolation plan."""
-    return {**base, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", **MALLOC_ENVIRONMENT,
-            ISOLATION_ENV: isolation_plan, **more}
+    SHARED_ENVIRONMENT (the warm server forks its runs, which is only safe single-threaded) and the
+    batch's isolation plan."""
+    return {**base, **SHARED_ENVIRONMENT, ISOLATION_ENV: isolation_plan, **more}
 
 
 BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[2]); sys.argv[2:] = []; "

@@ -145,7 +145,7 @@ class RankGroup:
             worker = session.worker
             if rank != failed_rank and worker is not None and worker.alive():
                 stopped.add(rank)
-                worker._signal_group()  # the rank's own thread sees the end of its channel and cleans up
+                worker.signal_group()  # the rank's own thread sees the end of its channel and cleans up
 
     def call(self, name: str, per_rank_args: Sequence[Sequence[Any]]) -> list[Any]:
         """Call the student's function `name` in every rank at once (rank r gets per_rank_args[r])."""

@@ -214,10 +214,11 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """Kill the worker's whole process group (children included) and clean up."""
-        self._signal_group()
+        self.signal_group()
         self.wait_dead()
 
-    def _signal_group(self) -> None:
+    def signal_group(self) -> None:
+        """SIGKILL the worker's process group without waiting (a rank group kills all its ranks first)."""
         if self.process.returncode is not None:
             return  # reaped: its pid may belong to someone else now
         if isinstance(self.process, _ZygoteChild):
@@ -233,7 +234,7 @@ class WorkerProcess:
         try:
             self.process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            self._signal_group()
+            self.signal_group()
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:

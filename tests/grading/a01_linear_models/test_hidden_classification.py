@@ -14,8 +14,8 @@ import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-import a01_oracles as oracle
-from autograder.harness.strategies import seeds
+import oracle
+from autograder.harness.strategies import hidden_seeds
 from a01_diagnosis import close, explain_overflow, explain_parts, explain_relu_at_zero, explain_softmax_axis, explain_ties
 from autograder.harness import diagnose
 from autograder.harness.compare import FLOAT64, Tolerance, assert_close
@@ -92,14 +92,14 @@ def _array_and_axis(draw, min_dims=1):
 
 # --------------------------------------------------------------------------- Task 1.4
 
-@given(seed=seeds(), shape=st.lists(st.integers(1, 6), min_size=1, max_size=3).map(tuple),
+@given(seed=hidden_seeds(), shape=st.lists(st.integers(1, 6), min_size=1, max_size=3).map(tuple),
        scale=st.sampled_from([1.0, 8.0, 40.0]))
 def test_sigmoid_matches_torch(student, seed, shape, scale):
     z = oracle.rng(seed).standard_normal(shape) * scale
     assert_close(student.sigmoid(z), oracle.torch_sigmoid(z), "sigmoid on an array")
 
 
-@given(seed=seeds(), n=st.integers(1, 20), largest=LARGE)
+@given(seed=hidden_seeds(), n=st.integers(1, 20), largest=LARGE)
 def test_sigmoid_stable_at_large_magnitudes(student, probe, seed, n, largest):
     edges = np.array([0.0, 36.8, -36.8, 709.5, -709.5, 745.2, -745.2, largest, -largest])
     subnormal = -oracle.rng(seed + 1).uniform(710.0, 740.0, size=3)  # exp(z) subnormal: the naive form gives 0
@@ -139,7 +139,7 @@ def _check_against_oracle(actual, expected, X, W, b, what):
         assert_close(actual[2], expected[2], f"{what} gradient in the bias", tol=grad_tol)
 
 
-@given(seed=seeds(), n=st.integers(1, 16), d=st.integers(1, 6),
+@given(seed=hidden_seeds(), n=st.integers(1, 16), d=st.integers(1, 6),
        scale=st.sampled_from([0.3, 1.0, 4.0]), integer_labels=st.booleans())
 def test_logistic_loss_matches_torch_autograd(student, seed, n, d, scale, integer_labels):
     X, y, w, b = _binary_problem(seed, n, d, scale)
@@ -148,7 +148,7 @@ def test_logistic_loss_matches_torch_autograd(student, seed, n, d, scale, intege
                           X, w, b, "logistic_loss")
 
 
-@given(seed=seeds(), n=st.integers(1, 10), d=st.integers(1, 5))
+@given(seed=hidden_seeds(), n=st.integers(1, 10), d=st.integers(1, 5))
 def test_logistic_loss_gradient_by_central_differences(student, reference, seed, n, d):
     X, y, w, b = _binary_problem(seed, n, d)
     _, grad_w, grad_b = student.logistic_loss(X, y, w, b)
@@ -162,7 +162,7 @@ def test_logistic_loss_gradient_by_central_differences(student, reference, seed,
                  "logistic_loss: (L(theta + h v) - L(theta - h v)) / 2h against grad . v", tol=tol)
 
 
-@given(seed=seeds(), n=st.integers(1, 12), d=st.integers(1, 4), largest=LARGE)
+@given(seed=hidden_seeds(), n=st.integers(1, 12), d=st.integers(1, 4), largest=LARGE)
 def test_logistic_loss_stable_at_large_logits(student, probe, seed, n, d, largest):
     X, y, w, b = _binary_problem(seed, n, d)
     w, b = _rescale_to(largest, X, w, b)
@@ -173,7 +173,7 @@ def test_logistic_loss_stable_at_large_logits(student, probe, seed, n, d, larges
         _check_against_oracle(result, oracle.torch_logistic(X, y, w, b), X, w, b, what)
 
 
-@given(seed=seeds(), n=st.integers(2, 12), d=st.integers(1, 4))
+@given(seed=hidden_seeds(), n=st.integers(2, 12), d=st.integers(1, 4))
 def test_logistic_loss_drives_gradient_descent(student, seed, n, d):
     """Six steps of gradient descent with the student's gradients, fed back each step."""
     X, y, w, b = _binary_problem(seed, n, d)
@@ -190,7 +190,7 @@ def test_logistic_loss_drives_gradient_descent(student, seed, n, d):
 
 # --------------------------------------------------------------------------- Task 1.6 - 1.7
 
-@given(seed=seeds(), shape_axis=_array_and_axis(), scale=st.sampled_from([1.0, 5.0, 30.0]), positional=st.booleans())
+@given(seed=hidden_seeds(), shape_axis=_array_and_axis(), scale=st.sampled_from([1.0, 5.0, 30.0]), positional=st.booleans())
 def test_softmax_matches_torch_along_any_axis(student, seed, shape_axis, scale, positional):
     shape, axis = shape_axis
     Z = oracle.rng(seed).standard_normal(shape) * scale
@@ -200,7 +200,7 @@ def test_softmax_matches_torch_along_any_axis(student, seed, shape_axis, scale, 
         assert_close(actual, expected, f"softmax along {'the default axis' if axis is None else ('the last axis' if axis in (-1, len(shape) - 1) else 'another axis than the last')}")
 
 
-@given(seed=seeds(), shape_axis=_array_and_axis(), shift=st.sampled_from([-700.0, 3.0, 1e3]))
+@given(seed=hidden_seeds(), shape_axis=_array_and_axis(), shift=st.sampled_from([-700.0, 3.0, 1e3]))
 def test_softmax_is_shift_invariant(student, seed, shape_axis, shift):
     """softmax(Z + c) == softmax(Z) for c constant along the axis (here up to 1e3)."""
     shape, axis = shape_axis
@@ -215,7 +215,7 @@ def test_softmax_is_shift_invariant(student, seed, shape_axis, shift):
     assert_close(shifted, expected, "softmax(Z + c) against softmax(Z) (shift invariance)", tol=tol)
 
 
-@given(seed=seeds(), n=st.integers(1, 6), k=st.integers(1, 6), largest=LARGE)
+@given(seed=hidden_seeds(), n=st.integers(1, 6), k=st.integers(1, 6), largest=LARGE)
 def test_softmax_stable_at_large_logits(student, probe, seed, n, k, largest):
     g = oracle.rng(seed)
     Z = np.vstack([_huge_logits(g, (n, k), largest),
@@ -230,7 +230,7 @@ def test_softmax_stable_at_large_logits(student, probe, seed, n, k, largest):
         assert_close(np.sum(result, axis=-1), np.ones(Z.shape[0]), f"row sums of {what}")
 
 
-@given(seed=seeds(), shape_axis=_array_and_axis(), scale=st.sampled_from([1.0, 5.0, 30.0]), positional=st.booleans())
+@given(seed=hidden_seeds(), shape_axis=_array_and_axis(), scale=st.sampled_from([1.0, 5.0, 30.0]), positional=st.booleans())
 def test_log_softmax_matches_torch_along_any_axis(student, seed, shape_axis, scale, positional):
     shape, axis = shape_axis
     Z = oracle.rng(seed).standard_normal(shape) * scale
@@ -240,7 +240,7 @@ def test_log_softmax_matches_torch_along_any_axis(student, seed, shape_axis, sca
                  tol=oracle.scaled(float(np.max(np.abs(Z)))))
 
 
-@given(seed=seeds(), n=st.integers(1, 6), k=st.integers(2, 6), largest=LARGE, axis=st.sampled_from([0, -1]))
+@given(seed=hidden_seeds(), n=st.integers(1, 6), k=st.integers(2, 6), largest=LARGE, axis=st.sampled_from([0, -1]))
 def test_log_softmax_stable_without_minus_infinity(student, probe, seed, n, k, largest, axis):
     g = oracle.rng(seed)
     Z = np.vstack([_huge_logits(g, (n, k), largest), np.linspace(-largest, largest, k)[None, :]])
@@ -260,7 +260,7 @@ def _multiclass_problem(seed, n, d, k, scale=1.0):
     return X, oracle.labels(g, n, k), W, b
 
 
-@given(seed=seeds(), n=st.integers(1, 12), d=st.integers(1, 5), k=st.integers(1, 6),
+@given(seed=hidden_seeds(), n=st.integers(1, 12), d=st.integers(1, 5), k=st.integers(1, 6),
        scale=st.sampled_from([0.5, 1.0, 5.0]))
 def test_softmax_cross_entropy_matches_torch_autograd(student, seed, n, d, k, scale):
     X, y, W, b = _multiclass_problem(seed, n, d, k, scale)
@@ -268,7 +268,7 @@ def test_softmax_cross_entropy_matches_torch_autograd(student, seed, n, d, k, sc
                           X, W, b, "softmax_cross_entropy")
 
 
-@given(seed=seeds(), n=st.integers(1, 8), d=st.integers(1, 4), k=st.integers(2, 4))
+@given(seed=hidden_seeds(), n=st.integers(1, 8), d=st.integers(1, 4), k=st.integers(2, 4))
 def test_softmax_cross_entropy_gradient_by_central_differences(student, reference, seed, n, d, k):
     X, y, W, b = _multiclass_problem(seed, n, d, k)
     _, grad_W, grad_b = student.softmax_cross_entropy(X, y, W, b)
@@ -284,7 +284,7 @@ def test_softmax_cross_entropy_gradient_by_central_differences(student, referenc
                  "softmax_cross_entropy: (L(theta + h v) - L(theta - h v)) / 2h against grad . v", tol=tol)
 
 
-@given(seed=seeds(), n=st.integers(1, 10), d=st.integers(1, 4), k=st.integers(2, 6), largest=LARGE)
+@given(seed=hidden_seeds(), n=st.integers(1, 10), d=st.integers(1, 4), k=st.integers(2, 6), largest=LARGE)
 def test_softmax_cross_entropy_stable_at_large_logits(student, probe, seed, n, d, k, largest):
     X, y, W, b = _multiclass_problem(seed, n, d, k)
     W, b = _rescale_to(largest, X, W, b)
@@ -314,14 +314,14 @@ def _check_mlp(actual, expected, X, params, what, explain=True):
         assert_close(actual[1], expected[1], f"{what} grads", tol=oracle.scaled(size * (1.0 + float(np.max(np.abs(X))))))
 
 
-@given(seed=seeds(), n=st.integers(1, 10), d=st.integers(1, 5), h=st.integers(1, 6), k=st.integers(1, 5))
+@given(seed=hidden_seeds(), n=st.integers(1, 10), d=st.integers(1, 5), h=st.integers(1, 6), k=st.integers(1, 5))
 def test_mlp_loss_matches_torch_autograd(student, seed, n, d, h, k):
     X, y, params = _mlp_problem(seed, n, d, h, k)
     _check_mlp(student.mlp_loss(X, y, params), oracle.torch_mlp(X, y, params), X, params,
                "mlp_loss")
 
 
-@given(seed=seeds(), n=st.integers(1, 6), d=st.integers(1, 3), h=st.integers(1, 4), k=st.integers(2, 3))
+@given(seed=hidden_seeds(), n=st.integers(1, 6), d=st.integers(1, 3), h=st.integers(1, 4), k=st.integers(2, 3))
 def test_mlp_loss_gradient_by_central_differences(student, reference, seed, n, d, h, k):
     X, y, params = _mlp_problem(seed, n, d, h, k)
     step = 1e-6
@@ -344,7 +344,7 @@ def test_mlp_loss_gradient_by_central_differences(student, reference, seed, n, d
     assert_close(slope, expected_slope, "mlp_loss: (L(theta + h v) - L(theta - h v)) / 2h against grads . v", tol=tol)
 
 
-@given(seed=seeds(), n=st.integers(1, 8), d=st.integers(1, 4), h=st.integers(2, 6), k=st.integers(2, 4))
+@given(seed=hidden_seeds(), n=st.integers(1, 8), d=st.integers(1, 4), h=st.integers(2, 6), k=st.integers(2, 4))
 def test_mlp_loss_relu_derivative_at_zero_is_zero(student, seed, n, d, h, k):
     """Integer inputs and weights make some pre-activations exactly 0: relu'(0) must be 0."""
     g = oracle.rng(seed)
@@ -360,7 +360,7 @@ def test_mlp_loss_relu_derivative_at_zero_is_zero(student, seed, n, d, h, k):
                    explain=False)
 
 
-@given(seed=seeds(), n=st.integers(1, 8), d=st.integers(1, 4), h=st.integers(1, 5), k=st.integers(2, 5), largest=LARGE)
+@given(seed=hidden_seeds(), n=st.integers(1, 8), d=st.integers(1, 4), h=st.integers(1, 5), k=st.integers(2, 5), largest=LARGE)
 def test_mlp_loss_stable_at_large_logits(student, probe, seed, n, d, h, k, largest):
     X, y, params = _mlp_problem(seed, n, d, h, k)
     hidden = np.maximum(X @ params["W1"] + params["b1"], 0.0)
@@ -393,7 +393,7 @@ def _first_max_accuracy(logits, y) -> float:
     return correct / len(y)
 
 
-@given(seed=seeds(), n=st.integers(1, 20), k=st.integers(1, 6), scale=st.sampled_from([1.0, 1e4]))
+@given(seed=hidden_seeds(), n=st.integers(1, 20), k=st.integers(1, 6), scale=st.sampled_from([1.0, 1e4]))
 def test_accuracy_matches_brute_force(student, seed, n, k, scale):
     g = oracle.rng(seed)
     logits = g.standard_normal((n, k)) * scale
@@ -401,7 +401,7 @@ def test_accuracy_matches_brute_force(student, seed, n, k, scale):
     assert_close(student.accuracy(logits, y), _first_max_accuracy(logits, y), "accuracy")
 
 
-@given(seed=seeds(), n=st.integers(1, 20), k=st.integers(2, 5))
+@given(seed=hidden_seeds(), n=st.integers(1, 20), k=st.integers(2, 5))
 def test_accuracy_ties_go_to_the_first_maximum(student, seed, n, k):
     g = oracle.rng(seed)
     logits = g.integers(0, 2, size=(n, k)).astype(np.float64)         # many exact ties

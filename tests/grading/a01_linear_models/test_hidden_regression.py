@@ -11,8 +11,8 @@ import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-import a01_oracles as oracle
-from autograder.harness.strategies import seeds
+import oracle
+from autograder.harness.strategies import hidden_seeds
 from a01_diagnosis import explain_parts, explain_ridge
 from autograder.harness import diagnose
 from autograder.harness.compare import Tolerance, assert_close
@@ -25,7 +25,7 @@ def _scalar_bias(b: float, kind: str):
 
 # --------------------------------------------------------------------------- Task 1.1
 
-@given(seed=seeds(), n=st.integers(1, 12), d=st.integers(1, 7),
+@given(seed=hidden_seeds(), n=st.integers(1, 12), d=st.integers(1, 7),
        scale=st.sampled_from([1.0, 1e-3, 1e6]), bias=st.sampled_from(["python", "numpy"]))
 def test_linear_predict_matches_numpy(student, seed, n, d, scale, bias):
     X, _, w, b = oracle.regression_data(seed, n, d, scale=scale)
@@ -43,7 +43,7 @@ def _mse_tolerances(X, y, w, b):
     return oracle.scaled(r * r), oracle.scaled(r * float(np.max(np.abs(X))))
 
 
-@given(seed=seeds(), n=st.integers(1, 16), d=st.integers(1, 6),
+@given(seed=hidden_seeds(), n=st.integers(1, 16), d=st.integers(1, 6),
        scale=st.sampled_from([1.0, 3.0, 1e3]), offset=st.sampled_from([0.0, 5.0]))
 def test_mse_loss_matches_torch_autograd(student, seed, n, d, scale, offset):
     X, y, w, b = oracle.regression_data(seed, n, d, scale=scale, offset=offset)
@@ -58,7 +58,7 @@ def test_mse_loss_matches_torch_autograd(student, seed, n, d, scale, offset):
         assert_close(grad_b, expected_b, "mse_loss grad_b", tol=grad_tol)
 
 
-@given(seed=seeds(), n=st.integers(1, 10), d=st.integers(1, 5))
+@given(seed=hidden_seeds(), n=st.integers(1, 10), d=st.integers(1, 5))
 def test_mse_loss_gradient_by_central_differences(student, seed, n, d, reference):
     X, y, w, b = oracle.regression_data(seed, n, d, offset=1.0)
     _, grad_w, grad_b = student.mse_loss(X, y, w, b)
@@ -72,7 +72,7 @@ def test_mse_loss_gradient_by_central_differences(student, seed, n, d, reference
                  "mse_loss: (L(theta + h v) - L(theta - h v)) / 2h against grad . v", tol=oracle.CENTRAL_DIFFERENCE)
 
 
-@given(seed=seeds(), n=st.integers(2, 12), d=st.integers(1, 4))
+@given(seed=hidden_seeds(), n=st.integers(2, 12), d=st.integers(1, 4))
 def test_mse_loss_drives_gradient_descent(student, seed, n, d):
     """Six steps of gradient descent with the student's gradients, fed back each step."""
     X, y, w, b = oracle.regression_data(seed, n, d)
@@ -107,7 +107,7 @@ def _check_ridge(student, X, y, l2, expected_w, expected_b, condition, what):
     return np.asarray(w, dtype=np.float64), float(b)
 
 
-@given(seed=seeds(), n=st.integers(1, 15), d=st.integers(1, 6),
+@given(seed=hidden_seeds(), n=st.integers(1, 15), d=st.integers(1, 6),
        l2=st.sampled_from([1e-2, 0.3, 1.0, 7.5, 1e3]), offset=st.sampled_from([0.0, 3.0]),
        deficient=st.booleans())
 def test_ridge_matches_normal_equations(student, seed, n, d, l2, offset, deficient):
@@ -126,7 +126,7 @@ def test_ridge_matches_normal_equations(student, seed, n, d, l2, offset, deficie
     assert_close(gradient_b, 0.0, "gradient in b of the ridge objective at your (w, b)", tol=tol)
 
 
-@given(seed=seeds(), n=st.integers(2, 12), d=st.integers(1, 4),
+@given(seed=hidden_seeds(), n=st.integers(2, 12), d=st.integers(1, 4),
        l2=st.sampled_from([10.0, 1e2, 1e4]), shift=st.sampled_from([-1e3, 50.0, 1e4]))
 def test_ridge_does_not_penalise_the_bias(student, seed, n, d, l2, shift):
     """A large target offset must go into b untouched, however strong the penalty on w."""
@@ -137,7 +137,7 @@ def test_ridge_does_not_penalise_the_bias(student, seed, n, d, l2, shift):
                  "a strong penalty and targets shifted far from 0: b must not be shrunk")
 
 
-@given(seed=seeds(), d=st.integers(1, 5), extra_rows=st.integers(2, 10), offset=st.sampled_from([0.0, 4.0]))
+@given(seed=hidden_seeds(), d=st.integers(1, 5), extra_rows=st.integers(2, 10), offset=st.sampled_from([0.0, 4.0]))
 def test_ridge_without_penalty_matches_least_squares(student, seed, d, extra_rows, offset):
     X, y, _, _ = oracle.regression_data(seed, d + extra_rows, d, offset=offset)
     singular = oracle.centred_singular_values(X)
@@ -149,7 +149,7 @@ def test_ridge_without_penalty_matches_least_squares(student, seed, d, extra_row
 _EXTRA_COLUMNS = st.lists(st.sampled_from(["duplicate", "scaled", "constant"]), min_size=1, max_size=3)
 
 
-@given(seed=seeds(), rank=st.integers(1, 4), extra=_EXTRA_COLUMNS, extra_rows=st.integers(2, 8))
+@given(seed=hidden_seeds(), rank=st.integers(1, 4), extra=_EXTRA_COLUMNS, extra_rows=st.integers(2, 8))
 def test_ridge_rank_deficient_returns_minimum_norm(student, seed, rank, extra, extra_rows):
     X, y = oracle.rank_deficient_design(seed, rank + extra_rows, rank, extra)
     singular = oracle.centred_singular_values(X)
@@ -160,7 +160,7 @@ def test_ridge_rank_deficient_returns_minimum_norm(student, seed, rank, extra, e
                  "the minimum-norm w")
 
 
-@given(seed=seeds(), rank=st.integers(1, 4), extra=_EXTRA_COLUMNS, extra_rows=st.integers(2, 8))
+@given(seed=hidden_seeds(), rank=st.integers(1, 4), extra=_EXTRA_COLUMNS, extra_rows=st.integers(2, 8))
 def test_ridge_small_penalty_approaches_minimum_norm(student, seed, rank, extra, extra_rows):
     """The l2 -> 0 limit of ridge is the minimum-norm least-squares solution.
 
@@ -178,7 +178,7 @@ def test_ridge_small_penalty_approaches_minimum_norm(student, seed, rank, extra,
     assert_close(b, expected_b, "ridge_closed_form b at l2=1e-6 against the l2 -> 0 limit (rank-deficient X)", tol=tol)
 
 
-@given(seed=seeds(), d=st.integers(1, 5), extra_rows=st.integers(2, 8))
+@given(seed=hidden_seeds(), d=st.integers(1, 5), extra_rows=st.integers(2, 8))
 def test_ridge_shrinks_weights_as_penalty_grows(student, seed, d, extra_rows):
     """||w(l2)|| decreases as l2 grows, from the least-squares w towards 0 (full-rank X)."""
     X, y, _, _ = oracle.regression_data(seed, d + extra_rows, d, offset=1.0)

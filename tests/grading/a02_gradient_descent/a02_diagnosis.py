@@ -39,7 +39,7 @@ def explain_smoothness(actual, A) -> str | None:
     ])
 
 
-def _close(a, b, rtol=1e-6, atol=1e-10) -> bool:
+def close(a, b, rtol=1e-6, atol=1e-10) -> bool:
     try:
         a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
         return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
@@ -61,7 +61,7 @@ def explain_numerical_gradient(actual, f, x, h) -> str | None:
     return first_true([
         ("your gradient matches the one-sided (forward) difference (f(x + h e_i) - f(x)) / h, whose error is "
          "O(h); use the central difference (f(x + h e_i) - f(x - h e_i)) / 2h (error O(h^2))",
-         lambda: _close(actual, forward_difference(f, x, h), rtol=1e-8)),
+         lambda: close(actual, forward_difference(f, x, h), rtol=1e-8)),
     ])
 
 

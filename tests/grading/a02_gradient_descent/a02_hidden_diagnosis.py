@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from a02_diagnosis import _close
+from a02_diagnosis import close
 from autograder.harness import first_true
 
 
 def explain_gradient_check(actual, reference, f, grad_f, x, h) -> str | None:
     return first_true([
         ("gradient_check ignores its h: pass the given h on to numerical_gradient",
-         lambda: not _close(reference.gradient_check(f, grad_f, x.copy(), h), reference.gradient_check(f, grad_f, x.copy()))
-         and _close(actual, reference.gradient_check(f, grad_f, x.copy()), rtol=1e-6)),
+         lambda: not close(reference.gradient_check(f, grad_f, x.copy(), h), reference.gradient_check(f, grad_f, x.copy()))
+         and close(actual, reference.gradient_check(f, grad_f, x.copy()), rtol=1e-6)),
     ])
 
 
@@ -25,11 +25,11 @@ def explain_relative_error(actual, a, b, eps) -> str | None:
         no_floor = np.abs(a - b) / (np.abs(a) + np.abs(b))
     return first_true([
         ("relative_error averages over the entries; it is the maximum over entries, max_i |a_i - b_i| / "
-         "max(eps, |a_i| + |b_i|)", lambda: ratios.size > 1 and _close(actual, ratios.mean()) and not _close(actual, ratios.max())),
+         "max(eps, |a_i| + |b_i|)", lambda: ratios.size > 1 and close(actual, ratios.mean()) and not close(actual, ratios.max())),
         ("relative_error divides by |a_i| + |b_i| without the eps floor: use max(eps, |a_i| + |b_i|) (0 / 0 is nan "
          "when both are 0, and tiny values blow up)",
          lambda: (np.isnan(float(actual)) and np.any(np.abs(a) + np.abs(b) == 0))
-         or (not _close(actual, ratios.max()) and _close(actual, np.nanmax(no_floor)))),
+         or (not close(actual, ratios.max()) and close(actual, np.nanmax(no_floor)))),
     ])
 
 
@@ -43,11 +43,11 @@ def explain_trajectory(actual, grad_f, x0, lr, num_steps) -> str | None:
     actual = np.asarray(actual, dtype=np.float64)
     return first_true([
         ("every step uses the gradient at x0: evaluate grad_f at the current point x_k (x_{k+1} = x_k - lr grad_f(x_k))",
-         lambda: num_steps > 1 and _close(actual, stale, rtol=1e-9)),
+         lambda: num_steps > 1 and close(actual, stale, rtol=1e-9)),
         ("the last row of the trajectory is not the last step: num_steps steps give num_steps + 1 rows, x_0 .. "
          "x_num_steps (a loop one step short?)",
-         lambda: num_steps > 0 and actual.shape == right.shape and _close(actual[:-1], right[:-1], rtol=1e-9)
-         and not _close(actual[-1], right[-1], rtol=1e-9)),
+         lambda: num_steps > 0 and actual.shape == right.shape and close(actual[:-1], right[:-1], rtol=1e-9)
+         and not close(actual[-1], right[-1], rtol=1e-9)),
     ])
 
 
@@ -68,7 +68,7 @@ def explain_line_search(actual, f, grad_f, x, **kwargs) -> str | None:
     def matches(bug):
         expected = line_search(f, grad_f, x, **kwargs)
         variant = line_search(f, grad_f, x, bug=bug, **kwargs)
-        return not _close(variant, expected, rtol=1e-12) and _close(actual, variant, rtol=1e-10)
+        return not close(variant, expected, rtol=1e-12) and close(actual, variant, rtol=1e-10)
 
     return first_true([
         ("your step matches the Armijo test with ||g|| where it takes the squared norm: f(x - alpha g) <= "

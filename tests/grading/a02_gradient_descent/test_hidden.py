@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from autograder.harness.strategies import random_normal, seeds, shapes
+from autograder.harness.strategies import hidden_seeds, random_normal, shapes
 from a02_diagnosis import explain_numerical_gradient, explain_smoothness
 from a02_hidden_diagnosis import explain_gradient_check, explain_line_search, explain_relative_error, explain_trajectory
 from autograder.harness import diagnose
@@ -21,7 +21,7 @@ SMALL_SHAPES = st.one_of(st.just(()), shapes(1, 3, 1, 3)).filter(lambda s: int(n
 
 # ----------------------------------------------------------------- Task 2.1: numerical gradient
 
-@given(kind=st.sampled_from(ALL_KINDS), seed=seeds(), shape=SMALL_SHAPES,
+@given(kind=st.sampled_from(ALL_KINDS), seed=hidden_seeds(), shape=SMALL_SHAPES,
        h=st.sampled_from([1e-5, 1e-5, 1e-4, 1e-6]), scale=st.sampled_from([0.5, 2.0, 30.0]))
 def test_numerical_gradient_matches_reference_any_shape(student, reference, smooth_function, tol, kind, seed, shape, h, scale):
     with diagnose(lambda: explain_numerical_gradient(actual, function.f, x, h)):
@@ -34,7 +34,7 @@ def test_numerical_gradient_matches_reference_any_shape(student, reference, smoo
                      tol=tol.numerical_gradient(abs(function.f(x)), h))
 
 
-@given(seed=seeds(), shape=shapes(1, 2, 1, 3), h=st.sampled_from([1e-2, 3e-2]))
+@given(seed=hidden_seeds(), shape=shapes(1, 2, 1, 3), h=st.sampled_from([1e-2, 3e-2]))
 def test_numerical_gradient_uses_the_given_h(student, reference, smooth_function, tol, seed, shape, h):
     with diagnose(lambda: explain_numerical_gradient(student.numerical_gradient(function.f, x.copy(), h), function.f, x, h)):
         function = smooth_function("trig", seed + 29, shape)  # |f'''| ~ 1: the h^2 error is visible
@@ -45,7 +45,7 @@ def test_numerical_gradient_uses_the_given_h(student, reference, smooth_function
                      tol=tol.numerical_gradient(abs(function.f(x)), h))
 
 
-@given(seed=seeds(), shape=st.one_of(st.just(()), shapes(1, 2, 1, 3)), h=st.sampled_from([1e-5, 1e-3]))
+@given(seed=hidden_seeds(), shape=st.one_of(st.just(()), shapes(1, 2, 1, 3)), h=st.sampled_from([1e-5, 1e-3]))
 def test_numerical_gradient_evaluates_x_plus_minus_h_and_restores(student, smooth_function, seed, shape, h):
     """Every point f sees is x with one entry moved by +h or -h; the others are x's own."""
     function = smooth_function("quadratic", seed + 41, shape)
@@ -79,7 +79,7 @@ def test_numerical_gradient_evaluates_x_plus_minus_h_and_restores(student, smoot
 
 # ----------------------------------------------------------------- Task 2.2: relative error, gradient check
 
-@given(seed=seeds(), shape=shapes(1, 3, 1, 5), equal_fraction=st.sampled_from([0.0, 0.5]),
+@given(seed=hidden_seeds(), shape=shapes(1, 3, 1, 5), equal_fraction=st.sampled_from([0.0, 0.5]),
        zeros=st.booleans(), eps=st.sampled_from([1e-12, 1e-12, 1e-3, 1.0]), scale=st.sampled_from([1e-9, 1.0, 1e6]))
 def test_relative_error_matches_reference(student, reference, seed, shape, equal_fraction, zeros, eps, scale):
     with diagnose(lambda: explain_relative_error(actual, a, b, eps)):
@@ -124,7 +124,7 @@ def _wrong_gradients(grad, rng):
     return [grad, scaled, flipped, one_off]
 
 
-@given(kind=st.sampled_from(ALL_KINDS), seed=seeds(), shape=SMALL_SHAPES.filter(lambda s: int(np.prod(s)) <= 6),
+@given(kind=st.sampled_from(ALL_KINDS), seed=hidden_seeds(), shape=SMALL_SHAPES.filter(lambda s: int(np.prod(s)) <= 6),
        h=st.sampled_from([1e-5, 1e-4]))
 def test_gradient_check_matches_reference(student, reference, smooth_function, tol, kind, seed, shape, h):
     with diagnose(lambda: explain_gradient_check(actual, reference, function.f, grad_f, x, h)):
@@ -141,7 +141,7 @@ def test_gradient_check_matches_reference(student, reference, smooth_function, t
                              tol=tol.GRADIENT_CHECK)
 
 
-@given(seed=seeds(), h=st.sampled_from([0.05, 0.2]))
+@given(seed=hidden_seeds(), h=st.sampled_from([0.05, 0.2]))
 def test_gradient_check_uses_the_given_h(student, reference, smooth_function, tol, seed, h):
     with diagnose(lambda: explain_gradient_check(student.gradient_check(function.f, function.grad, x.copy(), h), reference, function.f, function.grad, x, h)):
         function = smooth_function("trig", seed + 23, (3,))
@@ -154,7 +154,7 @@ def test_gradient_check_uses_the_given_h(student, reference, smooth_function, to
 
 # ----------------------------------------------------------------- Task 2.3: gradient descent
 
-@given(kind=st.sampled_from(["quadratic", "trig", "logsumexp"]), seed=seeds(), shape=SMALL_SHAPES,
+@given(kind=st.sampled_from(["quadratic", "trig", "logsumexp"]), seed=hidden_seeds(), shape=SMALL_SHAPES,
        lr=st.sampled_from([0.01, 0.05, 0.1, 0.17, 0.3, 0.4]), num_steps=st.integers(0, 25))
 def test_gradient_descent_trajectory_matches_reference(student, reference, smooth_function, tol, kind, seed, shape, lr, num_steps):
     with diagnose(lambda: explain_trajectory(actual, function.grad, x0, lr, num_steps)):
@@ -182,7 +182,7 @@ def test_gradient_descent_edge_cases(student, smooth_function, tol, shape):
                      tol=tol.FLOAT64)
 
 
-@given(seed=seeds(), split=st.integers(0, 8))
+@given(seed=hidden_seeds(), split=st.integers(0, 8))
 def test_gradient_descent_resumes_from_any_row(student, smooth_function, tol, seed, split):
     """Restarting from row k of a trajectory continues it: no state hides between calls."""
     function = smooth_function("logsumexp", seed, (2, 2))
@@ -195,7 +195,7 @@ def test_gradient_descent_resumes_from_any_row(student, smooth_function, tol, se
 
 # ----------------------------------------------------------------- Task 2.4: smoothness and convergence
 
-@given(seed=seeds(), n=st.integers(1, 8), rank_fraction=st.sampled_from([0.0, 0.3, 0.5, 0.7, 1.0]), log_scale=st.integers(-3, 3))
+@given(seed=hidden_seeds(), n=st.integers(1, 8), rank_fraction=st.sampled_from([0.0, 0.3, 0.5, 0.7, 1.0]), log_scale=st.integers(-3, 3))
 def test_quadratic_smoothness_any_rank_and_scale(student, quadratic, tol, seed, n, rank_fraction, log_scale):
     rank = max(1, round(rank_fraction * n))
     problem = quadratic(seed + 9, n, rank, scale=10.0 ** log_scale)
@@ -254,7 +254,7 @@ def test_quadratic_smoothness_where_power_iteration_fails(student):
             assert_close(actual, expected, f"quadratic_smoothness of {name}", tol=Tolerance(rtol=1e-9, atol=1e-12))
 
 
-@given(seed=seeds(), n=st.integers(1, 6), rank_fraction=st.sampled_from([0.3, 0.5, 0.8, 1.0]))
+@given(seed=hidden_seeds(), n=st.integers(1, 6), rank_fraction=st.sampled_from([0.3, 0.5, 0.8, 1.0]))
 def test_gradient_descent_converges_on_convex_quadratic(student, quadratic, seed, n, rank_fraction):
     """With lr = 1/L: f(x_k) decreases and f(x_k) - f* <= L ||x0 - x*||^2 / (2k)."""
     with diagnose(lambda: explain_trajectory(trajectory, problem.grad, x0, 1.0 / problem.L, num_steps)):
@@ -283,7 +283,7 @@ def _armijo(f, x, g, alpha, c, slack):
     return f(x - alpha * g) <= fx - c * alpha * float(np.sum(g * g)) + slack * (1.0 + abs(fx))
 
 
-@given(kind=st.sampled_from(ALL_KINDS), seed=seeds(), shape=shapes(1, 2, 1, 3),
+@given(kind=st.sampled_from(ALL_KINDS), seed=hidden_seeds(), shape=shapes(1, 2, 1, 3),
        alpha0=st.sampled_from([0.3, 1.0, 2.0, 10.0, 50.0]), beta=st.sampled_from([0.1, 0.3, 0.5, 0.5, 0.7, 0.9]), c=st.sampled_from([1e-4, 0.1, 0.5]))
 def test_line_search_matches_reference(student, reference, smooth_function, tol, kind, seed, shape, alpha0, beta, c):
     with diagnose(lambda: explain_line_search(actual, function.f, function.grad, x, alpha0=alpha0, beta=beta, c=c)):
@@ -295,7 +295,7 @@ def test_line_search_matches_reference(student, reference, smooth_function, tol,
                      tol=tol.FLOAT64)
 
 
-@given(kind=st.sampled_from(ALL_KINDS), seed=seeds(), shape=shapes(1, 2, 1, 3),
+@given(kind=st.sampled_from(ALL_KINDS), seed=hidden_seeds(), shape=shapes(1, 2, 1, 3),
        alpha0=st.sampled_from([1.0, 5.0, 40.0]), beta=st.sampled_from([0.2, 0.4, 0.5, 0.65, 0.8]), c=st.sampled_from([1e-4, 0.3]))
 def test_line_search_step_is_the_first_armijo_step(student, smooth_function, kind, seed, shape, alpha0, beta, c):
     with diagnose(lambda: explain_line_search(alpha, function.f, function.grad, x, alpha0=alpha0, beta=beta, c=c)):
@@ -311,7 +311,7 @@ def test_line_search_step_is_the_first_armijo_step(student, smooth_function, kin
                 "the returned step is not the first: the previous candidate alpha/beta already satisfies Armijo")
 
 
-@given(seed=seeds(), max_iter=st.integers(1, 8), alpha0=st.sampled_from([0.5, 1.0, 3.0]), beta=st.sampled_from([0.3, 0.5, 0.75]))
+@given(seed=hidden_seeds(), max_iter=st.integers(1, 8), alpha0=st.sampled_from([0.5, 1.0, 3.0]), beta=st.sampled_from([0.3, 0.5, 0.75]))
 def test_line_search_without_a_good_step_returns_the_last_candidate(student, smooth_function, tol, seed, max_iter, alpha0, beta):
     with diagnose(lambda: explain_line_search(alpha, function.f, uphill, x, alpha0=alpha0, beta=beta, c=1e-4, max_iter=max_iter)):
         function = smooth_function("quadratic", seed + 47, (3,))

@@ -1,6 +1,7 @@
 """Hidden-only diagnoses for a03: the training loop and the cosine schedule re-implemented on
 the trusted side with one known mistake each, compared with what the student returned on
-the same inputs. Never released (it re-implements the answer). Sentences name the feature.
+the same inputs, and the known wrong factors and variance formulas. Never released (it
+re-implements the answer). Sentences name the feature.
 """
 from __future__ import annotations
 
@@ -85,4 +86,37 @@ def explain_cosine(cosine_lr) -> str | None:
          "so the cosine starts at max_lr right after the warmup", lambda: matches("progress")),
         ("the warmup is one step early: lr = max_lr * step / warmup_steps, so step 0 has lr 0",
          lambda: matches("warmup_plus_one")),
+    ])
+
+
+def _near(a, b) -> bool:
+    return near(a, b, rtol=1e-8)
+
+
+def explain_factor(actual, expected, part: str):
+    """A part off by a known factor: the sign of the residual, or the 1/2 of the squared loss."""
+    return first_true([
+        (f"the {part} has the wrong sign: the residual is prediction - target (x.w + b - y)",
+         lambda: _near(actual, -np.asarray(expected)) and not _near(actual, expected)),
+        (f"the {part} is twice too large: the loss is 1/2 (x.w + b - y)^2, whose gradient has no factor 2",
+         lambda: _near(actual, 2 * np.asarray(expected)) and not _near(actual, expected)),
+    ])
+
+
+def explain_variance(actual, G, batch_size):
+    """Which known variance mistake the student's value matches (trusted formulas, same G)."""
+    G = np.asarray(G, dtype=np.float64)
+    N = G.shape[0]
+    centred = G - G.mean(axis=0)
+    sigma2 = float(np.sum(centred ** 2)) / N
+    fpc = (N - batch_size) / (N - 1)
+    return first_true([
+        ("sigma^2 / B is missing the finite-population correction (N - B) / (N - 1) (batches are drawn "
+         "without replacement)", lambda: _near(actual, sigma2 / batch_size)),
+        ("the finite-population correction is (N - B) / (N - 1), not (N - B) / N",
+         lambda: _near(actual, sigma2 / batch_size * (N - batch_size) / N)),
+        ("sigma^2 is the population variance (divide by N); the sample variance (N - 1) is a different quantity",
+         lambda: _near(actual, sigma2 * N / (N - 1) / batch_size * fpc)),
+        ("the mean gradient is not subtracted: that is the second moment, not the variance",
+         lambda: _near(actual, float(np.sum(G ** 2)) / N / batch_size * fpc)),
     ])

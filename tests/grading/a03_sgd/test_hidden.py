@@ -3,12 +3,11 @@
 Oracles: numpy's permutation (batches), a Python loop and the closed-form full gradient
 (per-example gradients), enumeration of every batch with itertools.combinations
 (variance), the formula by hand (schedule), the reference in float64 (training
-trajectories) and numpy.linalg.lstsq (convergence). Seeds are drawn from 1000 upwards;
-the public tests use seeds below 1000.
+trajectories) and numpy.linalg.lstsq (convergence). Seeds come from hidden_seeds(),
+disjoint from the public tests' public_seeds().
 """
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -16,12 +15,12 @@ import pytest
 from hypothesis import given, strategies as st
 
 from a03_diagnosis import explain_shuffle
-from a03_hidden_diagnosis import explain_cosine, explain_training
-from autograder.harness import diagnose, expect_raises, first_true, require
-from autograder.harness.strategies import random_normal
+from oracle import ENUMERATION, enumerated_variance
+from a03_hidden_diagnosis import explain_cosine, explain_factor, explain_training, explain_variance
+from autograder.harness import diagnose, expect_raises, require
+from autograder.harness.strategies import hidden_seeds, random_normal
 from autograder.harness.compare import FLOAT32, FLOAT64, Tolerance, assert_close, assert_equal
 
-HIDDEN_SEEDS = st.integers(1000, 2**31 - 1)
 # Hidden failures show the message, never the inputs, so shrinking them (and hypothesis'
 # explain phase, ~200 extra worker calls per failing test) buys nothing and costs seconds.
 
@@ -36,53 +35,14 @@ def assert_same_batches(actual, expected, what):
         assert_equal(batch.astype(np.int64), np.asarray(want, dtype=np.int64), f"{what}: batch {index}")
 
 
-def _near(a, b) -> bool:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-8, atol=1e-12))
-
-
-def explain_factor(actual, expected, part: str):
-    """A part off by a known factor: the sign of the residual, or the 1/2 of the squared loss."""
-    return first_true([
-        (f"the {part} has the wrong sign: the residual is prediction - target (x.w + b - y)",
-         lambda: _near(actual, -np.asarray(expected)) and not _near(actual, expected)),
-        (f"the {part} is twice too large: the loss is 1/2 (x.w + b - y)^2, whose gradient has no factor 2",
-         lambda: _near(actual, 2 * np.asarray(expected)) and not _near(actual, expected)),
-    ])
-
-
-def explain_variance(actual, G, batch_size):
-    """Which known variance mistake the student's value matches (trusted formulas, same G)."""
-    G = np.asarray(G, dtype=np.float64)
-    N = G.shape[0]
-    centred = G - G.mean(axis=0)
-    sigma2 = float(np.sum(centred ** 2)) / N
-    fpc = (N - batch_size) / (N - 1)
-    return first_true([
-        ("sigma^2 / B is missing the finite-population correction (N - B) / (N - 1) (batches are drawn "
-         "without replacement)", lambda: _near(actual, sigma2 / batch_size)),
-        ("the finite-population correction is (N - B) / (N - 1), not (N - B) / N",
-         lambda: _near(actual, sigma2 / batch_size * (N - batch_size) / N)),
-        ("sigma^2 is the population variance (divide by N); the sample variance (N - 1) is a different quantity",
-         lambda: _near(actual, sigma2 * N / (N - 1) / batch_size * fpc)),
-        ("the mean gradient is not subtracted: that is the second moment, not the variance",
-         lambda: _near(actual, float(np.sum(G ** 2)) / N / batch_size * fpc)),
-    ])
-
-
 def divides(n, batch_size) -> str:
     """The feature of (n, batch_size) that decides the last batch, never the values themselves."""
     return "batch_size divides n" if n % batch_size == 0 else "batch_size does not divide n (a short last batch)"
 
 
-def expect_value_error(call, what):
-    """`what` names the rule (hidden feedback never shows the drawn inputs)."""
-    expect_raises(ValueError, call, what)
-
-
 # ================================================================ Task 3.1: mini-batches
 
-@given(seed=HIDDEN_SEEDS, n=st.integers(0, 60), batch_size=st.integers(1, 64), drop_last=st.booleans())
+@given(seed=hidden_seeds(), n=st.integers(0, 60), batch_size=st.integers(1, 64), drop_last=st.booleans())
 def test_minibatches_exact_order(student, seed, n, batch_size, drop_last):
     order = np.random.default_rng(seed).permutation(n)
     stop = n - n % batch_size if drop_last else n
@@ -141,7 +101,7 @@ def regression_point(seed, n, d, scale, dtype=np.float64):
     return X, y, w, b
 
 
-@given(seed=HIDDEN_SEEDS, n=st.integers(1, 12), d=st.integers(1, 7),
+@given(seed=hidden_seeds(), n=st.integers(1, 12), d=st.integers(1, 7),
        scale=st.sampled_from([1.0, 1e-3, 1e4, 1e8]))
 def test_per_example_gradients_match_loop(student, seed, n, d, scale):
     X, y, w, b = regression_point(seed, n, d, scale)
@@ -172,7 +132,7 @@ def test_per_example_gradients_keep_float32(student):
     assert_close(grad_b, want_b.astype(np.float32), f"{what}: G_b", tol=FLOAT32)
 
 
-@given(seed=HIDDEN_SEEDS, n=st.integers(1, 30), d=st.integers(1, 6))
+@given(seed=hidden_seeds(), n=st.integers(1, 30), d=st.integers(1, 6))
 def test_per_example_gradients_average_to_full_gradient(student, seed, n, d):
     X, y, w, b = regression_point(seed, n, d, 1.0)
     grad_w, grad_b = student.per_example_gradients(X, y, w, b)
@@ -185,21 +145,8 @@ def test_per_example_gradients_average_to_full_gradient(student, seed, n, d):
 
 # ================================================================ Task 3.3: gradient variance
 
-def enumerated_variance(G, batch_size):
-    """E ||mean(G[S]) - mean(G)||^2 by averaging over all C(N, batch_size) batches S."""
-    g = G.mean(axis=0)
-    errors = [np.sum((G[list(batch)].mean(axis=0) - g) ** 2)
-              for batch in itertools.combinations(range(len(G)), batch_size)]
-    return float(np.mean(errors))
 
-
-# Enumeration averages up to C(9, 4) = 126 squared norms in another order than any closed
-# form; 1e-9 relative is thousands of ulps of slack and still rejects every wrong formula
-# (the nearest, sigma^2 / B without the correction, is off by (N - B) / (N - 1)).
-ENUMERATION = Tolerance(rtol=1e-9, atol=1e-14)
-
-
-@given(seed=HIDDEN_SEEDS, N=st.integers(2, 9), p=st.integers(1, 4), data=st.data())
+@given(seed=hidden_seeds(), N=st.integers(2, 9), p=st.integers(1, 4), data=st.data())
 def test_variance_matches_enumeration(student, seed, N, p, data):
     batch_size = data.draw(st.integers(1, N - 1), label="batch_size")
     G = random_normal(seed, (N, p))
@@ -301,8 +248,8 @@ def check_cosine_point(student, step, warmup, length, cosine_steps, max_lr, min_
     (0, 5, 5), (7, 5, 5), (0, 0, 0), (1, 10, 3), (20, 10, 3), (2, 3, -1),
 ])
 def test_cosine_lr_rejects_cosine_steps_not_after_warmup(student, step, warmup_steps, cosine_steps):
-    expect_value_error(lambda: student.cosine_lr(step, 0.1, 0.0, warmup_steps, cosine_steps),
-                       "cosine_lr with cosine_steps <= warmup_steps (or negative)")
+    expect_raises(ValueError, lambda: student.cosine_lr(step, 0.1, 0.0, warmup_steps, cosine_steps),
+                  "cosine_lr with cosine_steps <= warmup_steps (or negative)")
 
 
 # ================================================================ Task 3.5: mini-batch SGD
@@ -338,7 +285,7 @@ def training_case(data, seed):
     return n, d, batch_size, epochs, lr
 
 
-@given(seed=HIDDEN_SEEDS, data=st.data())
+@given(seed=hidden_seeds(), data=st.data())
 def test_train_constant_matches_reference(student, reference, seed, data):
     n, d, batch_size, epochs, lr = training_case(data, seed)
     X, y = noisy_regression(seed, n, d)
@@ -379,7 +326,7 @@ def test_train_zero_epochs_returns_the_start(student):
     assert_equal(np.asarray(losses).shape, (0,), "train_linear_regression_sgd with epochs=0: shape of losses")
 
 
-@given(seed=HIDDEN_SEEDS, data=st.data())
+@given(seed=hidden_seeds(), data=st.data())
 def test_train_cosine_matches_reference(student, reference, seed, data):
     n, d, batch_size, epochs, lr = training_case(data, seed)
     total_steps = epochs * math.ceil(n / batch_size)
@@ -408,8 +355,8 @@ def test_train_cosine_counts_the_short_batch(student, reference, n, batch_size, 
 @pytest.mark.parametrize("schedule", ["linear", "Cosine", "", "step"])
 def test_train_rejects_unknown_schedule(student, schedule):
     X, y = noisy_regression(8500, 5, 2)
-    expect_value_error(lambda: student.train_linear_regression_sgd(X, y, 0.1, 2, 2, 8501, schedule=schedule),
-                       "train_linear_regression_sgd with a schedule other than 'constant' or 'cosine'")
+    expect_raises(ValueError, lambda: student.train_linear_regression_sgd(X, y, 0.1, 2, 2, 8501, schedule=schedule),
+                  "train_linear_regression_sgd with a schedule other than 'constant' or 'cosine'")
 
 
 @pytest.mark.parametrize("schedule, batch_size", [("constant", 8), ("cosine", 4), ("constant", 1)])

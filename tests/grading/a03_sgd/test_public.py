@@ -7,7 +7,6 @@ Seeds are below 1000 here; the hidden tests draw theirs from 1000 upwards.
 """
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -15,11 +14,10 @@ import pytest
 from hypothesis import given, strategies as st
 
 from a03_diagnosis import explain_shuffle
+from oracle import ENUMERATION, enumerated_variance
 from autograder.harness import diagnose, expect_raises, first_true, require
-from autograder.harness.strategies import random_normal
-from autograder.harness.compare import FLOAT64, Tolerance, assert_close, assert_equal
-
-PUBLIC_SEEDS = st.integers(0, 999)
+from autograder.harness.strategies import public_seeds, random_normal
+from autograder.harness.compare import FLOAT64, assert_close, assert_equal
 
 
 # ---------------------------------------------------------------- Task 3.1: mini-batches
@@ -53,7 +51,7 @@ def loop_per_example_gradients(X, y, w, b):
     return grad_w, grad_b
 
 
-@given(seed=PUBLIC_SEEDS, n=st.integers(1, 6), d=st.integers(1, 4))
+@given(seed=public_seeds(), n=st.integers(1, 6), d=st.integers(1, 4))
 def test_public_per_example_gradients_match_a_loop(student, seed, n, d):
     X, y, w = random_normal(seed, (n, d)), random_normal(seed + 1, n), random_normal(seed + 2, d)
     b = 0.5
@@ -64,18 +62,6 @@ def test_public_per_example_gradients_match_a_loop(student, seed, n, d):
 
 
 # ---------------------------------------------------------------- Task 3.3: gradient variance
-
-def enumerated_variance(G, batch_size):
-    """E ||mean(G[S]) - mean(G)||^2 by averaging over every batch S of batch_size rows."""
-    g = G.mean(axis=0)
-    errors = [np.sum((G[list(batch)].mean(axis=0) - g) ** 2)
-              for batch in itertools.combinations(range(len(G)), batch_size)]
-    return float(np.mean(errors))
-
-
-# Enumeration sums up to a few dozen squared norms in another order than the closed form:
-# agreement to 1e-9 relative is many ulps of slack and still rejects any wrong formula.
-ENUMERATION = Tolerance(rtol=1e-9, atol=1e-14)
 
 
 @pytest.mark.parametrize("seed, N, p, batch_size", [(0, 4, 2, 1), (1, 5, 3, 2), (2, 6, 1, 3), (3, 7, 2, 5)])

@@ -10,9 +10,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from a04_oracle import averaging, describe, hidden_seeds, random_tensor, require, student_trajectory
-from autograder.harness.strategies import shapes
-from autograder.harness import diagnose
+from oracle import averaging, describe, student_trajectory
+from autograder.harness.strategies import hidden_seeds, random_tensor, shapes
+from autograder.harness import diagnose, require
 from autograder.harness.compare import FLOAT32, assert_close
 
 from a04_diagnosis import explain_clip
@@ -22,7 +22,7 @@ float_shapes = shapes(min_dims=0, max_dims=3, max_side=5)
 
 # ------------------------------------------------------------------ Task 1: SGD is linear
 
-@given(seed=hidden_seeds, shape=float_shapes, steps=st.integers(1, 10), lr=st.floats(1e-3, 0.5),
+@given(seed=hidden_seeds(), shape=float_shapes, steps=st.integers(1, 10), lr=st.floats(1e-3, 0.5),
        momentum=st.sampled_from([0.0, 0.5, 0.9]), dampening=st.sampled_from([0.0, 0.3]),
        nesterov=st.booleans(), a=st.floats(-3.0, 3.0), b=st.floats(-3.0, 3.0))
 def test_sgd_displacement_is_linear_in_the_gradients(student, seed, shape, steps, lr, momentum,
@@ -47,7 +47,7 @@ def test_sgd_displacement_is_linear_in_the_gradients(student, seed, shape, steps
 
 # ------------------------------------------------------------------ Task 4: Adam's first step
 
-@given(seed=hidden_seeds, shape=float_shapes, lr=st.floats(1e-4, 0.1),
+@given(seed=hidden_seeds(), shape=float_shapes, lr=st.floats(1e-4, 0.1),
        betas=st.tuples(averaging, averaging), amsgrad=st.booleans(),
        scale=st.sampled_from([1e-2, 1.0, 1e3, 1e6]))
 def test_adam_first_step_moves_each_coordinate_by_lr(student, seed, shape, lr, betas, amsgrad, scale):
@@ -74,7 +74,7 @@ def test_adam_first_step_moves_each_coordinate_by_lr(student, seed, shape, lr, b
 
 # ------------------------------------------------------------------ Task 2: AdaGrad's sum grows
 
-@given(seed=hidden_seeds, shape=shapes(max_dims=2, max_side=4), steps=st.integers(2, 20),
+@given(seed=hidden_seeds(), shape=shapes(max_dims=2, max_side=4), steps=st.integers(2, 20),
        lr=st.floats(1e-3, 0.5), lr_decay=st.sampled_from([0.0, 0.0, 0.1]),
        initial=st.sampled_from([0.0, 0.5]), decay=st.floats(0.5, 1.0))
 def test_adagrad_effective_step_size_never_grows(student, seed, shape, steps, lr, lr_decay, initial, decay):
@@ -116,7 +116,7 @@ def torch_clip(grads, max_norm):
 @st.composite
 def gradient_lists(draw, dtype=torch.float64, scales=(1e-3, 1.0, 1e3)):
     count = draw(st.integers(1, 5))
-    seed = draw(hidden_seeds)
+    seed = draw(hidden_seeds())
     scale = draw(st.sampled_from(scales))
     return [random_tensor(seed + k, draw(float_shapes), dtype=dtype, scale=scale) for k in range(count)]
 

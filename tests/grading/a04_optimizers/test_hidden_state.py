@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from a04_oracle import (HYPERPARAMETERS, check_trajectory, describe, problems, random_tensor,
-                        student_trajectory, torch_trajectories, torch_trajectory)
+from oracle import (HYPERPARAMETERS, check_trajectory, describe, problems, student_trajectory, torch_trajectories,
+                    torch_trajectory)
+from autograder.harness.strategies import random_tensor
 from autograder.harness import diagnose, expect_raises
 from autograder.harness.compare import assert_close
 

@@ -6,21 +6,15 @@ exactly the (param, state) each call returned.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from autograder.harness.strategies import random_normal, shapes
+from autograder.harness.strategies import hidden_seeds, random_tensor, shapes
 from autograder.harness import diagnose
 from autograder.harness.compare import assert_close
 
 from a04_diagnosis import explain_trajectory
 from a04_variants import variant
-
-def random_tensor(seed: int, shape, dtype=torch.float64, scale: float = 1.0) -> torch.Tensor:
-    """autograder.harness.strategies.random_tensor, also for 0-d shapes (numpy returns a scalar there)."""
-    return torch.from_numpy(np.asarray(random_normal(seed, shape, scale=scale))).to(dtype)
-
 
 TORCH_OPTIMIZERS = {
     "sgd_step": torch.optim.SGD,
@@ -92,12 +86,6 @@ def describe(name: str, hyper: dict) -> str:
     return f"{name} with {', '.join(used)}" if used else name
 
 
-def require(condition, message: str) -> None:
-    """assert without pytest's rewriting, whose introspection would show hidden inputs."""
-    if not condition:
-        raise AssertionError(message)
-
-
 # --------------------------------------------------------------------------- strategies
 
 def maybe_zero(values: st.SearchStrategy[float]) -> st.SearchStrategy[float]:
@@ -142,9 +130,6 @@ def adam_hyperparameters(draw, default_weight_decay: float = 0.0) -> dict:
                 amsgrad=draw(st.booleans()))
 
 
-# Disjoint from the public tests' seeds (0 .. 2**24 - 1): hidden inputs are never public ones.
-hidden_seeds = st.integers(2**24, 2**31 - 64)
-
 HYPERPARAMETERS = {
     "sgd_step": sgd_hyperparameters(),
     "adagrad_step": adagrad_hyperparameters(),
@@ -159,7 +144,7 @@ def problems(draw, max_steps: int = 30, max_side: int = 5, scales=(1.0,)) -> tup
     """(param0, gradient sequence): a drawn shape, 1..max_steps steps, N(0, scale^2) data."""
     shape = draw(shapes(min_dims=0, max_dims=3, max_side=max_side))
     steps = draw(st.integers(1, max_steps))
-    seed = draw(hidden_seeds)
+    seed = draw(hidden_seeds())
     scale = draw(st.sampled_from(scales))
     param = random_tensor(seed, shape)
     grads = list(random_tensor(seed + 1, (steps, *shape), scale=scale).unbind(0))
