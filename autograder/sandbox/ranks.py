@@ -169,7 +169,7 @@ class RankGroup:
     def close(self) -> None:
         for session in self.sessions:
             if session.worker is not None:
-                session._retire(session.worker)   # kill at once: a rank may be blocked in a receive
+                session.retire(session.worker)   # kill at once: a rank may be blocked in a receive
                 session.worker = None
         self.network.close()
 

@@ -14,11 +14,17 @@ if TYPE_CHECKING:
     from autograder.sandbox.session import Session
 
 
+_COMPARISONS = ["eq", "ne", "lt", "le", "gt", "ge"]
+_UNARY = ["neg", "pos", "abs", "invert"]
 _BINARY = ["add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and_", "or_", "xor", "lshift", "rshift"]
 
 
 class RemoteObject:
-    """A handle to an object living in the worker; methods, attributes and operators forward."""
+    """A handle to an object living in the worker; methods, attributes and operators forward.
+
+    Its own methods have private names (`_node`, `_check_alive`, `_make`) on purpose: every public
+    name is the student object's, so the session, the probe and the decoder use these private ones.
+    """
 
     __slots__ = ("_session", "_generation", "_id", "_type", "_callable", "__weakref__")
 
@@ -65,36 +71,6 @@ class RemoteObject:
     def __hash__(self) -> int:
         return hash((id(self._session), self._generation, self._id))
 
-    def __eq__(self, other: Any) -> Any:
-        return self._operator("eq", self, other)
-
-    def __ne__(self, other: Any) -> Any:
-        return self._operator("ne", self, other)
-
-    def __lt__(self, other: Any) -> Any:
-        return self._operator("lt", self, other)
-
-    def __le__(self, other: Any) -> Any:
-        return self._operator("le", self, other)
-
-    def __gt__(self, other: Any) -> Any:
-        return self._operator("gt", self, other)
-
-    def __ge__(self, other: Any) -> Any:
-        return self._operator("ge", self, other)
-
-    def __neg__(self) -> Any:
-        return self._operator("neg", self)
-
-    def __pos__(self) -> Any:
-        return self._operator("pos", self)
-
-    def __abs__(self) -> Any:
-        return self._operator("abs", self)
-
-    def __invert__(self) -> Any:
-        return self._operator("invert", self)
-
     def __bool__(self) -> bool:
         return bool(self._operator("truth", self))
 
@@ -133,6 +109,24 @@ def _binary(name: str):
     return forward, reflected
 
 
+def _comparison(name: str):
+    def compare(self: RemoteObject, other: Any) -> Any:
+        return self._operator(name, self, other)
+
+    return compare
+
+
+def _unary(name: str):
+    def apply(self: RemoteObject) -> Any:
+        return self._operator(name, self)
+
+    return apply
+
+
+for _name in _COMPARISONS:
+    setattr(RemoteObject, f"__{_name}__", _comparison(_name))
+for _name in _UNARY:
+    setattr(RemoteObject, f"__{_name}__", _unary(_name))
 for _name in _BINARY:
     _dunder = _name.rstrip("_")
     _forward, _reflected = _binary(_name)
@@ -157,7 +151,7 @@ class StudentModule:
 
         call.__name__ = name
         call.__qualname__ = f"student.{name}"
-        call._student_name = name  # type: ignore[attr-defined]
+        call._student_name = name  # type: ignore[attr-defined]  (private: on a RemoteObject a public name would reach the worker)
         return call
 
     def value_of(self, name: str) -> Any:

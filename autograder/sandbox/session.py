@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from autograder.course.model import Limits
 from autograder.errors import GraderFault
 from autograder.runtime.contract import EMPTY_DICT_NODE
 from autograder.runtime.protocol import (
@@ -40,8 +41,8 @@ class CallLimits:
     call_seconds: float
     test_seconds: float
     test_deadline: float | None = None
-    call_bytes: int = 512 << 20        # bytes the worker may send in one call (callbacks included)
-    test_bytes: int = 2048 << 20       # ... and in one test
+    call_bytes: int = Limits.transfer_mb_per_call << 20   # bytes the worker may send in one call (callbacks included)
+    test_bytes: int = Limits.transfer_mb_per_test << 20   # ... and in one test
 
 
 def _holds_worker_value(value: Any, depth: int = 0) -> bool:
@@ -109,7 +110,7 @@ class Session:
             return self.worker
         if self.worker is not None:
             self.restarts += 1
-            self._retire(self.worker)
+            self.retire(self.worker)
         self.generation += 1
         self.pending_release.clear()
         started = time.perf_counter()
@@ -126,16 +127,16 @@ class Session:
         try:
             header, _ = worker.channel.receive(deadline=time.monotonic() + self.spec.start_seconds)
         except TimeoutError:
-            self._retire(worker)
+            self.retire(worker)
             self.rejected = f"importing the module took longer than {self.spec.start_seconds:g} s"
             raise SubmissionRejected(self.rejected) from None
         except (EOFError, OSError, ProtocolViolation):
             worker.wait_dead()  # let it finish dying, so the reason names its real exit
             self.rejected = f"the worker died while importing the module{worker.describe_exit()}"
-            self._retire(worker)
+            self.retire(worker)
             raise SubmissionRejected(self.rejected) from None
         if "error" in header:
-            self._retire(worker)
+            self.retire(worker)
             error = header["error"] if isinstance(header["error"], dict) else {}
             self.rejected = f"{error.get('type', 'Error')}: {str(error.get('message', ''))[:500]}"
             raise SubmissionRejected(self.rejected)
@@ -146,17 +147,17 @@ class Session:
         try:
             header, _ = worker.channel.receive(deadline=time.monotonic() + self.spec.start_seconds)
         except (TimeoutError, EOFError, OSError, ProtocolViolation) as error:
-            self._retire(worker)
+            self.retire(worker)
             raise GraderFault(f"the worker failed before loading the submission ({type(error).__name__}"
                               f"{worker.describe_exit()}); check the grading environment") from None
         if isinstance(header.get("isolated"), dict):
             self.isolation = header["isolated"]
             return
-        self._retire(worker)
+        self.retire(worker)
         error = header.get("error") if isinstance(header.get("error"), dict) else {}
         raise GraderFault(f"the sandbox could not be set up: {str(error.get('message', header))[:500]}")
 
-    def _retire(self, worker: WorkerProcess, graceful: bool = False) -> None:
+    def retire(self, worker: WorkerProcess, graceful: bool = False) -> None:
         worker.stop() if graceful else worker.kill()
         text = worker.output()
         if text and len(self.collected_output) < 1 << 20:
@@ -164,7 +165,7 @@ class Session:
 
     def close(self) -> None:
         if self.worker is not None:
-            self._retire(self.worker, graceful=True)
+            self.retire(self.worker, graceful=True)
             self.worker = None
 
     # ---------------------------------------------------------------- requests
