@@ -95,13 +95,19 @@ def copies(assignment_dir: Path, names: list[str], count: int, into: Path) -> li
     return items
 
 
-def summarise(raw: dict, compute: dict[str, float]) -> dict:
+def summarise(raw: dict, compute: dict[str, float], floors: dict[str, float]) -> dict:
     """Figures of one way; `compute` is each submission's own compute (the least any way measured:
-    with a fresh worker, its interpreter start and imports fall inside the first test)."""
+    with a fresh worker, its interpreter start and imports fall inside the first test); `floors` each
+    submission's physical floor (its student compute plus the boundary's copies and round trips)."""
     overheads = [raw["per"][name][0] - compute[name] for name in raw["per"]]
     total = sum(compute.values())
     floor = total / raw["jobs"]
-    return {"way": raw["way"], "submissions": len(overheads), "batch_wall_s": round(raw["wall"], 2),
+    per_submission = raw["wall"] * raw["jobs"] / len(raw["per"])
+    physical = statistics.mean(floors[name] for name in raw["per"]) if floors else 0.0
+    return {"time_per_submission_s": round(per_submission, 3), "physical_floor_per_submission_s": round(physical, 3),
+            "time_per_submission_vs_physical_floor": round(per_submission / physical, 2) if physical else None,
+            "trusted_server_memory_by_results_written": raw["server_memory"],
+            "way": raw["way"], "submissions": len(overheads), "batch_wall_s": round(raw["wall"], 2),
             "throughput_per_min": round(60 * len(overheads) / raw["wall"], 2),
             "compute_total_s": round(total, 2), "compute_floor_s": round(floor, 2),
             "throughput_vs_floor": round(floor / raw["wall"], 3),
@@ -112,28 +118,91 @@ def summarise(raw: dict, compute: dict[str, float]) -> dict:
             "peak_memory_mib": round(raw["peak"] / 2**20, 1), "scores": raw["scores"]}
 
 
-def run_tool(label: str, items, assignment: str, jobs: int, warm: bool, scratch: Path) -> dict:
-    out = scratch / f"out-{label}"
-    env = dict(os.environ, AUTOGRADER_WARM="1" if warm else "0", PYTHONDONTWRITEBYTECODE="1")
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _rss(pid: int) -> int:
+    try:
+        return next(int(line.split()[1]) * 1024 for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0
+
+
+class ServerMemory(threading.Thread):
+    """The trusted server's RSS (and its collect-once suite servers') each time another result is written."""
+
+    def __init__(self, grade_pid: int, out: Path):
+        super().__init__(daemon=True)
+        self.grade_pid, self.out, self.running = grade_pid, out, True
+        self.by_count: dict[int, dict] = {}
+        self.first_seen: dict[int, float] = {}
+
+    def run(self) -> None:
+        while self.running:
+            count = len(list(self.out.glob("*/result.json"))) if self.out.exists() else 0
+            servers = [pid for pid in _children(self.grade_pid) if b"warm_pool" in _cmdline(pid)]
+            if servers:
+                children = _children(servers[0])
+                for pid in children:
+                    self.first_seen.setdefault(pid, time.monotonic())
+                alive = [pid for pid in self.first_seen if pid in children]
+                suite = min(alive, key=self.first_seen.__getitem__) if alive else None  # the longest-lived child
+                if count and count not in self.by_count:
+                    self.by_count[count] = {"server_rss_mib": round(_rss(servers[0]) / 2**20, 1),
+                                            "suite_server_rss_mib": round(_rss(suite) / 2**20, 1) if suite else None}
+            time.sleep(0.05)
+
+    def stop(self) -> dict:
+        self.running = False
+        self.join()
+        return {str(count): value for count, value in sorted(self.by_count.items())}
+
+
+def run_tool(label: str, items, assignment: str, jobs: int, warm: bool, scratch: Path, *, env_extra: dict | None = None,
+             repo: Path = ROOT) -> dict:
+    out = scratch / f"out-{label.replace(' ', '_').replace(',', '')}"
+    env = dict(os.environ, AUTOGRADER_WARM="1" if warm else "0", PYTHONDONTWRITEBYTECODE="1", **(env_extra or {}))
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "autograder", "grade", assignment,
                                 *[f"{n}={p}" for n, p in items], "--out", str(out), "-j", str(jobs)],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     memory = TreeMemory(process.pid)
     memory.start()
+    servers = ServerMemory(process.pid, out)
+    servers.start()
     _, errors = process.communicate()
     wall = time.perf_counter() - start
     peak = memory.stop()
+    server_memory = servers.stop()
     if process.returncode != 0:
         raise SystemExit(f"{label} failed:\n{errors[-2000:]}")
-    per = []
-    scores = {}
+    per, floors, scores = [], {}, {}
     for name, _ in items:
         result = json.loads((out / name / "result.json").read_text())
         per.append((result["duration_seconds"], sum(t.get("duration", 0.0) for t in result["tests"])))
+        timings = result.get("timings") or {}
+        if timings:  # the physical floor: the student's compute and the boundary's copies and round trips
+            floors[name] = timings.get("student", 0.0) + timings.get("boundary", 0.0) + timings.get("worker_start", 0.0)
         scores[name] = result["score"]
     return {"way": label, "wall": wall, "per": dict(zip([n for n, _ in items], per)), "jobs": jobs, "peak": peak,
-            "scores": scores}
+            "scores": scores, "floors": floors, "server_memory": server_memory}
 
 
 def run_plain_pytest(items, assignment: str, jobs: int, scratch: Path) -> dict:
@@ -163,17 +232,17 @@ def run_plain_pytest(items, assignment: str, jobs: int, scratch: Path) -> dict:
         per = list(pool.map(one, items))
     wall = time.perf_counter() - start
     return {"way": "plain pytest per submission", "wall": wall, "per": dict(zip([n for n, _ in items], per)),
-            "jobs": jobs, "peak": memory.stop(), "scores": {}}
+            "jobs": jobs, "peak": memory.stop(), "scores": {}, "floors": {}, "server_memory": {}}
 
 
 def protocol_and_sandbox(calls: int = 2000, starts: int = 10) -> dict:
     """Round trip of one call (small and 1 MiB arguments); worker start per isolation mode, warm and fresh."""
     import numpy as np
 
-    from autograder.sandbox.session import CallLimits, Session
-    from autograder.sandbox.remote import StudentModule
     from autograder.pipeline.warm_pool import WarmPool
     from autograder.runtime.contract import IsolationMeasures
+    from autograder.sandbox.remote import StudentModule
+    from autograder.sandbox.session import CallLimits, Session
     from autograder.sandbox.worker import WorkerProcess, WorkerSpec
 
     folder = Path(tempfile.mkdtemp(prefix="bench-echo-"))
@@ -244,6 +313,10 @@ def _tune_malloc() -> None:
         libc.mallopt(option, value)
 
 
+def _commit(repo: Path) -> str:
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
 def main() -> None:
     _tune_malloc()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -252,24 +325,40 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip-batches", action="store_true", help="only the protocol and sandbox figures")
+    parser.add_argument("--skip-protocol", action="store_true", help="only the batches")
+    parser.add_argument("--before", default=None, help="a checkout of the grader before a change: graded as one more way")
+    parser.add_argument("--ways", default="warm,nocache,fresh,plain", help="which ways, of warm,nocache,fresh,plain")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "grading_overhead.json"))
     options = parser.parse_args()
     record = {"machine": machine(), "assignment": options.assignment, "examples": options.examples,
               "copies": options.copies, "jobs": options.jobs}
-    record["protocol_and_sandbox"] = protocol_and_sandbox()
-    print(json.dumps(record["protocol_and_sandbox"], indent=1), flush=True)
+    if not options.skip_protocol:
+        record["protocol_and_sandbox"] = protocol_and_sandbox()
+        print(json.dumps(record["protocol_and_sandbox"], indent=1), flush=True)
     if not options.skip_batches:
         with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
             scratch_path = Path(scratch)
             examples = ROOT / "examples" / "submissions" / options.assignment
             items = copies(examples, options.examples, options.copies, scratch_path / "subs")
-            raw = [
-                run_tool("tool, warm pool", items, options.assignment, options.jobs, True, scratch_path),
-                run_tool("tool, fresh process per submission", items, options.assignment, options.jobs, False, scratch_path),
-                run_plain_pytest(items, options.assignment, options.jobs, scratch_path),
-            ]
+            ways = options.ways.split(",")
+            raw = []
+            if options.before:
+                raw.append(run_tool(f"tool before the change ({_commit(Path(options.before))}), warm pool", items,
+                                    options.assignment, options.jobs, True, scratch_path, repo=Path(options.before)))
+            if "warm" in ways:
+                raw.append(run_tool("tool, warm pool", items, options.assignment, options.jobs, True, scratch_path))
+            if "nocache" in ways:
+                raw.append(run_tool("tool, warm pool, no oracle store", items, options.assignment, options.jobs, True,
+                                    scratch_path, env_extra={"AUTOGRADER_ORACLE_CACHE": "0"}))
+            if "fresh" in ways:
+                raw.append(run_tool("tool, fresh process per submission", items, options.assignment, options.jobs, False,
+                                    scratch_path))
+            if "plain" in ways:
+                raw.append(run_plain_pytest(items, options.assignment, options.jobs, scratch_path))
             compute = {name: min(way["per"][name][1] for way in raw) for name, _ in items}
-            record["ways"] = [summarise(way, compute) for way in raw]
+            floors = {name: min(way["floors"][name] for way in raw if name in way["floors"]) for name, _ in items
+                      if any(name in way["floors"] for way in raw)}
+            record["ways"] = [summarise(way, compute, floors) for way in raw]
             for way in record["ways"]:
                 print(json.dumps({k: v for k, v in way.items() if k != "scores"}), flush=True)
     Path(options.out).parent.mkdir(parents=True, exist_ok=True)

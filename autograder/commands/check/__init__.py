@@ -1,4 +1,10 @@
-"""The `check` verb for students: run the public tests on a working copy and explain failures."""
+"""The `check` verb for students: run the public tests on a working copy and explain failures.
+
+The first check starts a warm check server (check/server.py) that keeps pytest, torch, the
+sandbox's zygote and the collected public suite loaded; later checks are answered by it, in a
+second or two instead of the interpreter's and torch's start-up. AUTOGRADER_WARM=0 (or
+AUTOGRADER_CHECK_SERVER=0) checks in this process instead.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -8,7 +14,13 @@ from pathlib import Path
 
 from autograder.course import records
 from autograder.course.reader import load_course
-from autograder.pipeline.feedback import group_body, group_heading, points, task_line, tasks_of
+from autograder.pipeline.feedback import (
+    group_body,
+    group_heading,
+    points,
+    task_line,
+    tasks_of,
+)
 from autograder.pipeline.grade_submission import grade_one, make_context
 from autograder.pipeline.package import default_copy, graded_copy
 
@@ -22,6 +34,23 @@ def main(*, assignment: str, path: str | None = None, config: str | None = None,
     course = load_course(config, limits=limits)
     target = course.assignment(assignment)
     source = Path(path) if path else default_copy(course, target)
+    request = {"config": str(course.path.resolve()), "assignment": target.id, "source": str(source.resolve()),
+               "keyword": keyword, "limits": dict(limits or {})}
+    from autograder.commands.check import server
+
+    answer = server.ask(request) if server.wanted() else None
+    if answer is not None:
+        text, code = answer
+        stream.write(text)
+        return code
+    return run(request, stream)
+
+
+def run(request: dict, stream) -> int:
+    """One check, in this process: what the check server does for each request."""
+    course = load_course(request["config"], limits=request["limits"])
+    target = course.assignment(request["assignment"])
+    source, keyword = Path(request["source"]), request["keyword"]
     with tempfile.TemporaryDirectory() as scratch:
         context = make_context(course, target, Path(scratch), visibility="public", keyword=keyword)
         public_ids = tuple(t for t in context.test_ids if (g := target.group_for(t)) is not None and g.visibility == "public")
