@@ -10,6 +10,10 @@ collect_ignore = ["grading", "mutants", "fixtures"]
 ROOT = Path(__file__).resolve().parent.parent
 TOY_COURSE = ROOT / "tests" / "fixtures" / "course"
 
+# `autograder check` would leave a warm check server (a gigabyte, ten idle minutes) behind for each
+# course copy a test makes; tests/e2e/test_check_server.py starts and stops its own.
+os.environ.setdefault("AUTOGRADER_CHECK_SERVER", "0")
+
 
 def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 900):
     """Run the real `autograder` command line in a subprocess, as a user would."""

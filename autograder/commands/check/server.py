@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -94,6 +95,7 @@ def _start(path: Path) -> None:
 def serve(path: Path, idle_seconds: float) -> None:
     from autograder.commands.check import run
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped: close the warm pool on the way out
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind(str(path))
