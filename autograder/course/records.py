@@ -163,6 +163,7 @@ RESULT_SCHEMA: dict[str, Any] = {
         "versions": {"type": "object"}, "device": {"type": "string"}, "seeds": {"type": "object"},
         "suite_version": {"type": "string"}, "part": {"enum": ["", "cpu", "cuda"]},
         "parts": {"type": "array", "items": {"type": "object", "required": ["part", "device", "tests"]}},
+        "timings": {"type": "object", "additionalProperties": {"type": "number"}},
     },
 }
 
