@@ -108,6 +108,7 @@ def _become_worker(worker_uid: int) -> None:
     os.setgroups([])
     os.setresgid(WORKER_GID, WORKER_GID, WORKER_GID)
     os.setresuid(worker_uid, worker_uid, worker_uid)
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a change of uid clears it: a killed batch leaves no worker
 
 
 def _loopback_up() -> None:
