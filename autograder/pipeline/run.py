@@ -57,10 +57,14 @@ _ORACLE_STORE: list[Path] = []
 def oracle_cache_for(suite_hash: str) -> str:
     """The batch's store of oracle answers for this suite hash, in a private folder removed at exit.
 
+    Shared only where the workers have a private file system (root, userns isolation): a worker
+    that could write the store could change the answers later submissions are graded against.
     AUTOGRADER_ORACLE_CACHE=0 turns the store off: every oracle call computes (for comparisons).
     """
     if os.environ.get("AUTOGRADER_ORACLE_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
         return "off"
+    if detect_isolation().mode not in ("root", "userns"):
+        return "memory"  # no private file system: the worker could reach a shared store, so each run keeps its own
     if not _ORACLE_STORE:
         import atexit
         import shutil

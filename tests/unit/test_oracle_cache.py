@@ -137,3 +137,16 @@ def test_cached_module_routes_functions_and_leaves_the_rest():
     assert proxy.CONSTANT == 3 and proxy.Thing is module.Thing
     assert proxy.double(2.0) == 4.0 and proxy.double(2.0) == 4.0
     assert cache.stats.hits == 1
+
+
+def test_the_batch_store_is_shared_only_where_workers_cannot_reach_it(monkeypatch):
+    from autograder.pipeline import run
+    from autograder.runtime.contract import IsolationMeasures
+
+    monkeypatch.delenv("AUTOGRADER_ORACLE_CACHE", raising=False)
+    monkeypatch.setattr(run, "detect_isolation", lambda: IsolationMeasures(mode="none"))
+    assert run.oracle_cache_for("abc") == "memory"
+    monkeypatch.setattr(run, "detect_isolation", lambda: IsolationMeasures(mode="root"))
+    assert run.oracle_cache_for("abc").endswith("abc.sqlite")
+    monkeypatch.setenv("AUTOGRADER_ORACLE_CACHE", "0")
+    assert run.oracle_cache_for("abc") == "off"
