@@ -10,10 +10,8 @@ store connection or a test's state with another child: the parent ran no test.
 """
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
-import signal
 import socket
 import sys
 import time
@@ -22,7 +20,7 @@ from typing import Any, Callable
 
 import pytest
 
-from autograder.runtime.forkserver import ForkServer
+from autograder.runtime.forkserver import ForkServer, run_apart
 
 
 class CollectedSuite(ForkServer):
@@ -36,9 +34,8 @@ class CollectedSuite(ForkServer):
         self.session, self.state, self.select = session, state, select
 
     def child(self, config: dict, fds: list[int]) -> None:
-        os.setsid()
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed batch leaves no run behind
-        _redirect_output(self.session.config, fds[0])
+        run_apart(fds[0])
+        _redirect_capture(self.session.config, fds[0])
         state, session = self.state, self.session
         state.clock["configure"] = time.perf_counter()
         state.submission = Path(config["submission_dir"]).resolve()
@@ -64,12 +61,8 @@ class CollectedSuite(ForkServer):
         os._exit(int(status) if status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) else 2)
 
 
-def _redirect_output(config: pytest.Config, fd: int) -> None:
-    """The run's output (and pytest's capture, which restores its saved descriptors) goes to `fd`."""
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
+def _redirect_capture(config: pytest.Config, fd: int) -> None:
+    """pytest's capture restores the descriptors it saved at configure: make those `fd` too."""
     capture = config.pluginmanager.getplugin("capturemanager")
     global_capture = getattr(capture, "_global_capturing", None)
     for part in (getattr(global_capture, "out", None), getattr(global_capture, "err", None)):

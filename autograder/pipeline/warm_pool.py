@@ -23,7 +23,7 @@ from pathlib import Path
 
 from autograder.errors import GraderFault
 from autograder.pipeline.pytest_run import RunRequest, pytest_arguments
-from autograder.runtime.forkserver import ForkServer
+from autograder.runtime.forkserver import ForkServer, run_apart
 from autograder.sandbox.environment import BOOTSTRAP, WORKER_ENVIRONMENT, ZYGOTE_ENV, runtime_copy, trusted_environment
 from autograder.sandbox.isolation import detect_isolation
 
@@ -40,16 +40,8 @@ class TrustedServer(ForkServer):
     def child(self, config: dict, fds: list[int]) -> None:
         import pytest
 
-        os.setsid()
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed batch leaves no run behind
-        devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)
         serving = "serve" in config  # a suite's collect-once server: fds[0] is its listening socket
-        os.dup2(devnull if serving else fds[0], 1)
-        os.dup2(devnull if serving else fds[0], 2)
+        run_apart(os.open(os.devnull, os.O_WRONLY) if serving else fds[0])
         quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning",  # the plugin was imported by the server
                  "-W", "ignore::hypothesis.errors.HypothesisSideeffectWarning"]  # by the server's warm-up
         request = RunRequest(**(config["serve"] if serving else config))

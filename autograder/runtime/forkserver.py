@@ -17,6 +17,18 @@ import socket
 MAX_REQUEST_BYTES = 1 << 20
 
 
+def run_apart(output_fd: int) -> None:
+    """In a forked child that runs one job: its own session (killing its group ends all it started),
+    killed with its parent, stdin from /dev/null, stdout and stderr to `output_fd`."""
+    import ctypes
+
+    os.setsid()
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed batch leaves no run behind
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+
+
 def threads_running() -> int:
     """Threads of this process, as the kernel counts them (Python's count misses native ones, e.g. torch's)."""
     try:
